@@ -1,0 +1,91 @@
+"""One readable error per bad config file, naming the file, the field and the fix."""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+
+import pydantic
+
+
+class ConfigError(ValueError):
+    """A config file is invalid. The message names the file, the field and the value."""
+
+    def __init__(self, path: Path | str | None, message: str):
+        self.path = Path(path) if path is not None else None
+        self.detail = message
+        super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+def near_miss(word: str, candidates: typing.Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a close candidate, else ''."""
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def field_path(loc: tuple) -> str:
+    """('detectors', 0, 'params') -> 'detectors[0].params'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _models_in(annotation) -> list[type[pydantic.BaseModel]]:
+    """Pydantic model classes reachable through Optional/Union/list/dict annotations."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return [annotation]
+    found = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _known_fields(model: type[pydantic.BaseModel], loc: tuple) -> list[str]:
+    """Field names (and aliases) of the model that owns the location `loc`."""
+    models = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt = []
+        for m in models:
+            info = m.model_fields.get(part)
+            if info is not None:
+                nxt.extend(_models_in(info.annotation))
+        models = nxt or models
+    names: list[str] = []
+    for m in models:
+        for name, info in m.model_fields.items():
+            names.append(info.alias or name)
+    return names
+
+
+def describe_validation_error(
+    exc: pydantic.ValidationError, model: type[pydantic.BaseModel], prefix: tuple = ()
+) -> str:
+    """Turn pydantic's error list into short lines 'field: problem (got value)'."""
+    lines = []
+    for err in exc.errors():
+        loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
+        if err["type"] == "extra_forbidden":
+            parent, key = loc[:-1], str(loc[-1])
+            known = _known_fields(model, tuple(p for p in loc[len(prefix):-1]))
+            hint = near_miss(key, known)
+            allowed = ", ".join(sorted(known))
+            lines.append(f"{field_path(loc)}: unknown field{hint}. Allowed here: {allowed}")
+            continue
+        message = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        got = "" if isinstance(value, (dict, list)) or err["type"] == "missing" else f" (got {value!r})"
+        lines.append(f"{field_path(loc)}: {message}{got}")
+    return "\n".join(lines)
+
+
+def _is_union_tag(part) -> bool:
+    """pydantic inserts union member names like 'str' or 'function-after[...]' into locs."""
+    return isinstance(part, str) and (
+        part in {"str", "int", "float", "bool", "list[str]", "dict[str,str]"}
+        or "[" in part and part.split("[", 1)[0] in {"function-after", "function-before", "list", "dict"}
+    )
+

@@ -1,0 +1,275 @@
+"""The metric YAML schema: detectkit 0.29 (plus 0.67 additions) and our `dagster:` block.
+
+Deliberately stricter than detectkit: unknown keys, bad intervals and bad detector
+params are rejected when definitions load, not when a run first touches them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from typing import Any, Literal
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from ..partitioning import check_granularity, default_granularity
+from ..timegrid import parse_interval
+from .alert import AlertConfig
+
+BUILTIN_SEASONALITY = ("day_of_month", "day_of_week", "hour", "is_holiday", "is_weekend", "month")
+DETECTOR_TYPES = ("iqr", "mad", "manual_bounds", "prophet", "timesfm", "zscore")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TAG = re.compile(r"^[\w-]+$")
+Granularity = Literal["hourly", "daily", "weekly", "monthly"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryColumns(_Strict):
+    timestamp: str = "timestamp"
+    metric: str = "value"
+    seasonality: list[str] | None = None
+
+
+class DetectorConfig(_Strict):
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in DETECTOR_TYPES:
+            raise ValueError(f"Invalid detector type: {value!r}. Allowed: {', '.join(DETECTOR_TYPES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _params_build_a_detector(self) -> "DetectorConfig":
+        self.build()  # raises ValueError naming the param
+        return self
+
+    def build(self):
+        """The detector object these params describe."""
+        from ..detection import create_detector
+
+        return create_detector(self.type, dict(self.params))
+
+
+class AutotuneConfig(_Strict):
+    enabled: bool = True
+    detector_types: list[Literal["mad", "zscore", "iqr"]] | None = Field(default=None, min_length=1)
+    scoring_metric: Literal["mcc", "f1", "f_beta", "balanced_accuracy", "roc_auc", "pr_auc", "event_f1"] = "mcc"
+    beta: float = Field(default=1.0, gt=0)
+    labels_file: str | None = None
+    incidents: list[dict[str, Any]] | None = None
+    incidents_timezone: str | None = None
+    seasonality_candidates: list[Literal[BUILTIN_SEASONALITY]] | None = None  # type: ignore[valid-type]
+    force_seasonality: list[str | list[str]] | None = Field(default=None, min_length=1)
+    fixed_params: dict[str, Any] | None = None
+    folds: int = Field(default=5, ge=2)
+    stability_lambda: float = Field(default=0.5, ge=0)
+    max_history: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _labels_xor_incidents(self) -> "AutotuneConfig":
+        if self.labels_file and self.incidents:
+            raise ValueError("labels_file and incidents are mutually exclusive; set only one")
+        if self.incidents_timezone and not self.incidents:
+            raise ValueError("incidents_timezone only applies together with incidents")
+        return self
+
+
+class DagsterOptions(_Strict):
+    """How the metric appears and runs in Dagster (not part of the detectkit schema)."""
+
+    partitions: Granularity | None = None
+    cron: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    check_severity: Literal["WARN", "ERROR"] = "WARN"
+    report_window: int = Field(default=1500, ge=10, le=200_000)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"cron must have 5 fields like '*/10 * * * *', got {value!r}")
+        return value
+
+
+class TablesConfig(_Strict):
+    datapoints: str | None = None
+    detections: str | None = None
+
+
+class MetricConfig(_Strict):
+    name: str
+    description: str | None = None
+    tags: list[str] | None = None
+    profile: str | None = None
+    source_profile: str | None = None
+    query: str | None = None
+    query_file: str | None = None
+    query_columns: QueryColumns | None = None
+    interval: int | str
+    loading_start_time: datetime | None = None
+    loading_delay: int | str | None = None
+    seasonality_columns: list[str] = Field(default_factory=list)
+    loading_batch_size: int = Field(default=10000, ge=1, le=1_000_000)
+    detectors: list[DetectorConfig] = Field(default_factory=list)
+    alerting: list[AlertConfig] | None = None
+    tables: TablesConfig | None = None
+    autotune: AutotuneConfig | None = None
+    enabled: bool = True
+    ai_context: str | dict[str, Any] | None = None
+    false_alert_budget: float | None = Field(default=None, gt=0, le=1)
+    dagster: DagsterOptions = Field(default_factory=DagsterOptions)
+    _path: Path | None = PrivateAttr(default=None)
+    _sql: str | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _sql_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(
+                f"metric name {value!r} must be an SQL identifier: letters, digits and '_', "
+                "not starting with a digit (it names tables and Dagster asset keys)"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, tags: list[str] | None) -> list[str] | None:
+        if tags is None:
+            return None
+        if not tags:
+            raise ValueError("tags list cannot be empty (use null instead)")
+        if len(set(tags)) != len(tags):
+            raise ValueError("Duplicate tags not allowed")
+        for tag in tags:
+            if not _TAG.match(tag):
+                raise ValueError(f"tag {tag!r} may contain only letters, digits, '_' and '-'")
+        return tags
+
+    @field_validator("interval")
+    @classmethod
+    def _valid_interval(cls, value: int | str) -> int | str:
+        parse_interval(value)
+        return value
+
+    @field_validator("loading_delay")
+    @classmethod
+    def _valid_delay(cls, value: int | str | None) -> int | str | None:
+        if value in (None, 0, "0", ""):
+            return None
+        parse_interval(value)
+        return value
+
+    @field_validator("loading_start_time", mode="before")
+    @classmethod
+    def _naive_utc(cls, value: Any) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day)
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    @field_validator("seasonality_columns")
+    @classmethod
+    def _builtin_columns(cls, columns: list[str]) -> list[str]:
+        for column in columns:
+            if column not in BUILTIN_SEASONALITY:
+                raise ValueError(
+                    f"Invalid seasonality column: {column!r}. Allowed: {', '.join(BUILTIN_SEASONALITY)}"
+                )
+        if len(set(columns)) != len(columns):
+            raise ValueError("Duplicate seasonality columns not allowed")
+        return columns
+
+    @field_validator("alerting", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _query_source(self) -> "MetricConfig":
+        if not self.query and not self.query_file:
+            raise ValueError("Either 'query' or 'query_file' must be specified")
+        if self.query and self.query_file:
+            raise ValueError("Only one of 'query' or 'query_file' can be specified, not both")
+        if self.loading_start_time is None:
+            raise ValueError(
+                "loading_start_time is required: it is where the metric's partitions start "
+                "(e.g. loading_start_time: \"2024-01-01 00:00:00\")"
+            )
+        granularity = self.dagster.partitions or default_granularity(self.interval_seconds)
+        try:
+            check_granularity(granularity, self.interval_seconds)
+        except ValueError as exc:
+            raise ValueError(f"dagster.partitions: {exc}") from None
+        for index, alert in enumerate(self.alerting or []):
+            try:
+                alert.validate_against_interval(self.interval_seconds)
+            except ValueError as exc:
+                raise ValueError(f"alerting[{index}]: {exc}") from None
+        return self
+
+    def bind(self, path: Path, project_root: Path) -> "MetricConfig":
+        """Remember the file and read `query_file` (relative to the project root)."""
+        self._path = path
+        if self.query_file:
+            query_path = (project_root / self.query_file).resolve()
+            if not query_path.is_file():
+                raise ValueError(f"query_file: file not found: {query_path}")
+            self._sql = query_path.read_text()
+        else:
+            self._sql = self.query
+        from ..sources.template import check_template  # sources depend on config: import late
+
+        try:
+            check_template(self._sql)
+        except ValueError as exc:
+            raise ValueError(f"{'query_file' if self.query_file else 'query'}: {exc}") from None
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def sql(self) -> str:
+        return self._sql if self._sql is not None else (self.query or "")
+
+    @property
+    def interval_seconds(self) -> int:
+        return parse_interval(self.interval)
+
+    @property
+    def loading_delay_seconds(self) -> int:
+        return parse_interval(self.loading_delay) if self.loading_delay else 0
+
+    @property
+    def columns(self) -> QueryColumns:
+        return self.query_columns or QueryColumns()
+
+    @property
+    def seasonality_features(self) -> list[str]:
+        """Feature names stored with datapoints: query-provided ones replace the built-ins."""
+        provided = self.columns.seasonality
+        return list(provided) if provided else list(self.seasonality_columns)
+
+    @property
+    def query_provided_seasonality(self) -> bool:
+        return bool(self.columns.seasonality)
+
+    @property
+    def source_name(self) -> str | None:
+        return self.source_profile or self.profile
+
+    @property
+    def alerts(self) -> list[AlertConfig]:
+        return list(self.alerting or [])

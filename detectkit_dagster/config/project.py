@@ -1,0 +1,240 @@
+"""Project-level files: `detectkit_project.yml`, `profiles.yml`, and metric discovery."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .envvars import MissingEnvVar, interpolate
+from .errors import ConfigError, describe_validation_error, near_miss
+from .metric import MetricConfig
+from .profiles import DEFAULT_PROFILES, ProfilesConfig
+
+log = logging.getLogger(__name__)
+
+PROJECT_FILE = "detectkit_project.yml"
+PROFILES_FILE = "profiles.yml"
+DEFAULT_HELP_URL = "https://dtk.pipelab.dev/guides/reading-alerts/"
+
+
+class ErrorAlerting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    channels: list[str] = Field(default_factory=list)
+    template: str | None = None
+    mentions: list[str] = Field(default_factory=list)
+    timezone: str | None = None
+
+
+class ProjectConfig(BaseModel):
+    """`detectkit_project.yml`. Keys of detectkit we have no use for are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = "detectkit"
+    alert_help_url: str | bool | None = None
+    error_alerting: ErrorAlerting = Field(default_factory=ErrorAlerting)
+    storage_dir: str = "data/detectkit"
+    reports_dir: str = "reports"
+    outbox_dir: str = "outbox"
+    report_self_contained: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w\- ]+", value):
+            raise ValueError("project name may contain letters, digits, '_', '-' and spaces")
+        return value
+
+    @field_validator("alert_help_url")
+    @classmethod
+    def _http_url(cls, value: str | bool | None) -> str | bool | None:
+        if isinstance(value, str) and value.strip() and not value.strip().startswith(("http://", "https://")):
+            raise ValueError(f"alert_help_url must start with http:// or https://, got {value!r}")
+        return value
+
+    @property
+    def help_url(self) -> str | None:
+        if self.alert_help_url is False:
+            return None
+        if isinstance(self.alert_help_url, str) and self.alert_help_url.strip():
+            return self.alert_help_url.strip()
+        return DEFAULT_HELP_URL
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a code location needs, loaded and validated."""
+
+    root: Path
+    config: ProjectConfig
+    profiles: ProfilesConfig
+    metrics: tuple[MetricConfig, ...]
+    disabled: tuple[str, ...] = field(default=())
+
+    def profile_for(self, metric: MetricConfig):
+        name = metric.source_name or self.profiles.default_profile or next(iter(self.profiles.profiles))
+        return name, self.profiles.profiles[name]
+
+    def path(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.path(self.config.storage_dir)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.config.reports_dir)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.path(self.config.outbox_dir)
+
+    def metric(self, name: str) -> MetricConfig:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(name)
+
+
+def default_project_dir() -> Path:
+    """$DETECTKIT_PROJECT_DIR, else the working directory when it has `metrics/`, else the repo root."""
+    if os.environ.get("DETECTKIT_PROJECT_DIR"):
+        return Path(os.environ["DETECTKIT_PROJECT_DIR"])
+    if (Path.cwd() / "metrics").is_dir():
+        return Path.cwd()
+    return Path(__file__).resolve().parents[2]
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, f"invalid YAML{where}: {problem}") from None
+
+
+def _validate(model: type[BaseModel], data: Any, path: Path):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, describe_validation_error(exc, model)) from None
+
+
+def _load_interpolated(path: Path) -> Any:
+    data = read_yaml(path)
+    try:
+        return interpolate(data or {})
+    except MissingEnvVar as exc:
+        raise ConfigError(path, str(exc)) from None
+
+
+def load_project_config(root: Path) -> ProjectConfig:
+    path = root / PROJECT_FILE
+    if not path.exists():
+        return ProjectConfig()
+    data = _load_interpolated(path)
+    unknown = sorted(set(data) - set(ProjectConfig.model_fields))
+    for key in unknown:
+        hint = near_miss(key, ProjectConfig.model_fields)
+        if hint:
+            raise ConfigError(path, f"{key}: unknown field{hint}")
+        log.info("%s: ignoring key %r (not used by detectkit-dagster)", path, key)
+    return _validate(ProjectConfig, data, path)
+
+
+def load_profiles(root: Path) -> ProfilesConfig:
+    path = root / PROFILES_FILE
+    if not path.exists():
+        return DEFAULT_PROFILES
+    profiles = _validate(ProfilesConfig, _load_interpolated(path), path)
+    if not profiles.profiles:
+        profiles = profiles.model_copy(update={"profiles": DEFAULT_PROFILES.profiles})
+    if profiles.default_profile and profiles.default_profile not in profiles.profiles:
+        raise ConfigError(path, f"default_profile: no profile named {profiles.default_profile!r}"
+                                f"{near_miss(profiles.default_profile, profiles.profiles)}")
+    return profiles
+
+
+def load_metric(path: Path, root: Path) -> MetricConfig:
+    data = read_yaml(path)
+    if data is None:
+        raise ConfigError(path, "empty metric config file")
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping of metric fields, got {type(data).__name__}")
+    if isinstance(data.get("metric"), dict):
+        data = data["metric"]
+    metric = _validate(MetricConfig, data, path)
+    try:
+        return metric.bind(path, root)
+    except ValueError as exc:
+        raise ConfigError(path, str(exc)) from None
+
+
+def discover_metric_files(root: Path) -> list[Path]:
+    metrics_dir = root / "metrics"
+    if not metrics_dir.is_dir():
+        raise ConfigError(metrics_dir, "metrics folder not found: put one YAML file per metric there")
+    files = [
+        p for p in sorted(metrics_dir.rglob("*"))
+        if p.suffix in (".yml", ".yaml") and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(metrics_dir).parts)
+    ]
+    if not files:
+        raise ConfigError(metrics_dir, "no metric files (*.yml, *.yaml) found")
+    return files
+
+
+def load_project(root: Path | str) -> Project:
+    """Load and cross-check every config file of a project folder."""
+    root = Path(root).resolve()
+    config = load_project_config(root)
+    profiles = load_profiles(root)
+    metrics: dict[str, MetricConfig] = {}
+    disabled = []
+    for path in discover_metric_files(root):
+        metric = load_metric(path, root)
+        if metric.name in metrics:
+            raise ConfigError(path, f"duplicate metric name {metric.name!r}: already defined in "
+                                    f"{metrics[metric.name].path}")
+        metrics[metric.name] = metric
+    for metric in list(metrics.values()):
+        _check_references(metric, profiles)
+        if not metric.enabled:
+            disabled.append(metric.name)
+            del metrics[metric.name]
+    _check_error_channels(config, profiles, root)
+    return Project(root, config, profiles, tuple(metrics.values()), tuple(disabled))
+
+
+def _check_references(metric: MetricConfig, profiles: ProfilesConfig) -> None:
+    name = metric.source_name
+    if name is not None and name not in profiles.profiles:
+        field_name = "source_profile" if metric.source_profile else "profile"
+        raise ConfigError(metric.path, f"{field_name}: no profile named {name!r} in {PROFILES_FILE}"
+                                       f"{near_miss(name, profiles.profiles)}")
+    for index, alert in enumerate(metric.alerts):
+        for channel in alert.channels:
+            if channel not in profiles.alert_channels:
+                raise ConfigError(
+                    metric.path,
+                    f"alerting[{index}].channels: no channel named {channel!r} under alert_channels "
+                    f"in {PROFILES_FILE}{near_miss(channel, profiles.alert_channels)}",
+                )
+
+
+def _check_error_channels(config: ProjectConfig, profiles: ProfilesConfig, root: Path) -> None:
+    for channel in config.error_alerting.channels:
+        if channel not in profiles.alert_channels:
+            raise ConfigError(root / PROJECT_FILE, f"error_alerting.channels: no channel named {channel!r}"
+                                                   f"{near_miss(channel, profiles.alert_channels)}")

@@ -1,0 +1,33 @@
+"""Definitions for a whole project folder: one group of assets per metric, shared resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from ..config import Project, load_project
+from .common import MetricContext
+from .alerts import alerts_asset
+from .datapoints import datapoints_asset
+from .detections import detections_asset
+from .report import report_asset
+from .io_manager import MetricStoreIOManager
+
+
+def metric_definitions(mc: MetricContext) -> dg.Definitions:
+    assets = [datapoints_asset(mc), detections_asset(mc), alerts_asset(mc), report_asset(mc)]
+    return dg.Definitions(assets=assets)
+
+
+def shared_resources(project: Project) -> dict:
+    return {"detectkit_io": MetricStoreIOManager(storage_dir=str(project.storage_dir))}
+
+
+def project_definitions(project: Project) -> dg.Definitions:
+    per_metric = [metric_definitions(MetricContext(project, m)) for m in project.metrics]
+    return dg.Definitions.merge(dg.Definitions(resources=shared_resources(project)), *per_metric)
+
+
+def build_definitions(root: Path | str) -> dg.Definitions:
+    return project_definitions(load_project(root))

@@ -1,0 +1,292 @@
+"""Config loading: detectkit metric files load unchanged; bad input gets one clear error."""
+
+from datetime import datetime
+
+import pytest
+
+from detectkit_dagster.config import ConfigError, load_project
+from detectkit_dagster.config.envvars import interpolate, MissingEnvVar
+
+from conftest import REPO
+
+MINIMAL = """\
+name: orders
+interval: 10min
+loading_start_time: "2024-01-01 00:00:00"
+query: SELECT 1
+"""
+
+
+def load_error(project) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_project(project.root)
+    return str(info.value)
+
+
+# --- detectkit metric files load unchanged -------------------------------------------------
+
+DETECTKIT_EXAMPLES = {
+    "minimal": MINIMAL,
+    "nested_metric_key": """\
+        metric:
+          name: cpu_usage
+          interval: 1h
+          loading_start_time: "2024-01-01 00:00:00"
+          query: "SELECT ts AS timestamp, cpu AS value FROM host_stats"
+        """,
+    "everything": """\
+        name: checkout_orders
+        description: Orders per 10 minutes
+        tags: [shop, revenue-critical]
+        profile: default
+        query_file: sql/orders.sql
+        query_columns:
+          timestamp: bucket
+          metric: orders
+        interval: 600
+        loading_start_time: "2024-01-01 00:00:00"
+        seasonality_columns: [hour, day_of_week, day_of_month, month, is_weekend, is_holiday]
+        loading_batch_size: 5000
+        detectors:
+          - type: mad
+            params:
+              threshold: 3.5
+              window_size: 1008
+              min_samples: 100
+              seasonality_components: [hour, [hour, day_of_week]]
+              min_samples_per_group: 5
+              window_weights: exponential
+              half_life: 1d
+              detrend: linear
+              start_time: "2024-02-01 00:00:00"
+              batch_size: 500
+          - type: zscore
+            params: {smoothing: ema, smoothing_alpha: 0.3, input_type: changes}
+          - type: iqr
+            params: {threshold: 1.5, window_weights: linear, smoothing: sma, smoothing_window: 6}
+          - type: manual_bounds
+            params: {lower_bound: 0, upper_bound: 1000}
+        alerting:
+          - enabled: true
+            channels: []
+            min_detectors: 2
+            direction: same
+            consecutive_anomalies: 3
+            no_data_alert: true
+            alert_cooldown: 30min
+            cooldown_reset_on_recovery: true
+            notify_on_recovery: true
+            suppress_until: "2024-01-01 00:00:00"
+            timezone: Europe/Berlin
+            template_single: "{metric_name} is {value}"
+            template_consecutive: "{metric_name}: {consecutive_count} in a row"
+            template_recovery: "{metric_name} recovered"
+            template_no_data: "{metric_name} has no data"
+            mentions: [here, alice]
+            dashboard_url: https://grafana.example.com/d/orders
+            links: {Runbook: "https://wiki.example.com/orders"}
+          - channels: []
+            direction: down
+            alert_cooldown: 3600
+        tables: {datapoints: null, detections: null}
+        autotune:
+          detector_types: [mad, zscore]
+          scoring_metric: f1
+          folds: 4
+        enabled: true
+        """,
+    "single_alert_mapping_and_weight_decay": """\
+        name: error_rate
+        interval: 5min
+        loading_start_time: "2024-01-01 00:00:00"
+        query: SELECT 1
+        detectors:
+          - type: zscore
+            params: {window_weights: exponential, weight_decay: 0.95}
+        alerting:
+          channels: []
+          consecutive_anomalies: 1
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DETECTKIT_EXAMPLES))
+def test_detectkit_metric_files_load_unchanged(project, name):
+    project.metric(name, DETECTKIT_EXAMPLES[name])
+    project.write("sql/orders.sql", "SELECT bucket, orders FROM t WHERE bucket >= '{{ dtk_start_time }}'")
+    loaded = load_project(project.root)
+    (metric,) = loaded.metrics
+    assert metric.sql.strip().startswith("SELECT")
+    assert metric.loading_start_time == datetime(2024, 1, 1)
+
+
+def test_everything_example_keeps_detectkit_semantics(project):
+    project.metric("everything", DETECTKIT_EXAMPLES["everything"])
+    project.write("sql/orders.sql", "SELECT bucket, orders FROM t")
+    metric = load_project(project.root).metrics[0]
+    assert metric.interval_seconds == 600
+    assert metric.columns.timestamp == "bucket" and metric.columns.metric == "orders"
+    assert [d.type for d in metric.detectors] == ["mad", "zscore", "iqr", "manual_bounds"]
+    assert len(metric.alerts) == 2
+    assert metric.alerts[1].direction == "down"
+
+
+def test_shipped_demo_project_loads():
+    loaded = load_project(REPO)
+    assert {m.name for m in loaded.metrics} == {
+        "orders_per_10min", "api_error_rate", "checkout_latency_p95", "signups_daily"}
+
+
+def test_disabled_metrics_are_skipped(project):
+    project.metric("a", MINIMAL)
+    project.metric("b", MINIMAL.replace("orders", "refunds") + "enabled: false\n")
+    loaded = load_project(project.root)
+    assert [m.name for m in loaded.metrics] == ["orders"]
+    assert loaded.disabled == ("refunds",)
+
+
+def test_nested_folders_and_hidden_paths(project):
+    project.metric("shop/eu/orders", MINIMAL)
+    project.metric(".history/orders_old", MINIMAL)
+    assert [m.name for m in load_project(project.root).metrics] == ["orders"]
+
+
+# --- bad input: one clear error naming the file, the field and the value -------------------
+
+def test_malformed_yaml_names_file_and_line(project):
+    path = project.metric("orders", "name: orders\ninterval: [10min\n")
+    message = load_error(project)
+    assert str(path) in message and "invalid YAML" in message and "line" in message
+
+
+def test_unknown_field_suggests_the_near_miss(project):
+    path = project.metric("orders", MINIMAL.replace("interval:", "intreval: 10min\ninterval:"))
+    message = load_error(project)
+    assert str(path) in message
+    assert "intreval: unknown field (did you mean 'interval'?)" in message
+
+
+def test_unknown_field_in_alert_block_suggests_the_near_miss(project):
+    project.metric("orders", MINIMAL + "alerting:\n  channels: []\n  consecutive_anomalie: 2\n")
+    message = load_error(project)
+    assert "alerting[0].consecutive_anomalie: unknown field (did you mean 'consecutive_anomalies'?)" in message
+
+
+def test_unknown_detector_type(project):
+    project.metric("orders", MINIMAL + "detectors:\n  - type: madd\n")
+    message = load_error(project)
+    assert "detectors[0].type" in message and "'madd'" in message and "mad" in message
+
+
+def test_bad_detector_param(project):
+    project.metric("orders", MINIMAL + "detectors:\n  - type: mad\n    params: {window_size: 0}\n")
+    message = load_error(project)
+    assert "detectors[0]" in message and "window_size" in message
+
+
+def test_unknown_detector_param(project):
+    project.metric("orders", MINIMAL + "detectors:\n  - type: zscore\n    params: {treshold: 3}\n")
+    message = load_error(project)
+    assert "treshold" in message and "threshold" in message
+
+
+def test_unsupported_detector_type_fails_at_load(project):
+    project.metric("orders", MINIMAL + "detectors:\n  - type: prophet\n")
+    assert "prophet" in load_error(project)
+
+
+@pytest.mark.parametrize("interval, fragment", [
+    ("10 min", "Invalid interval format"),
+    ("10w", "Unknown time unit"),
+    ("0min", "must be positive"),
+    ("1.5", "Invalid interval format"),
+])
+def test_bad_interval(project, interval, fragment):
+    project.metric("orders", MINIMAL.replace("10min", f'"{interval}"'))
+    message = load_error(project)
+    assert "interval" in message and fragment in message
+
+
+def test_interval_that_splits_partitions(project):
+    project.metric("orders", MINIMAL.replace("10min", "7min"))
+    message = load_error(project)
+    assert "dagster.partitions" in message and "7min" in message
+
+
+def test_duplicate_metric_names(project):
+    first = project.metric("a", MINIMAL)
+    second = project.metric("b", MINIMAL)
+    message = load_error(project)
+    assert "duplicate metric name 'orders'" in message
+    assert str(first) in message and str(second) in message
+
+
+@pytest.mark.parametrize("name", ["orders-per-day", "1orders", "orders; DROP TABLE x"])
+def test_metric_name_must_be_sql_identifier(project, name):
+    project.metric("orders", MINIMAL.replace("name: orders", f"name: '{name}'"))
+    message = load_error(project)
+    assert "SQL identifier" in message and name in message
+
+
+def test_query_and_query_file_both_set(project):
+    project.metric("orders", MINIMAL + "query_file: sql/orders.sql\n")
+    assert "Only one of 'query' or 'query_file'" in load_error(project)
+
+
+def test_missing_query_file(project):
+    project.metric("orders", MINIMAL.replace("query: SELECT 1", "query_file: sql/nope.sql"))
+    message = load_error(project)
+    assert "query_file" in message and "nope.sql" in message
+
+
+def test_query_template_syntax_error(project):
+    project.metric("orders", MINIMAL.replace("SELECT 1", "\"SELECT {{ dtk_start_time \""))
+    message = load_error(project)
+    assert "query" in message and "template syntax" in message
+
+
+def test_missing_env_var_names_file_and_field(project, monkeypatch):
+    monkeypatch.delenv("WAREHOUSE_PASSWORD", raising=False)
+    project.metric("orders", MINIMAL)
+    path = project.write("profiles.yml", """\
+        profiles:
+          warehouse:
+            type: postgres
+            host: db.internal
+            password: "${WAREHOUSE_PASSWORD}"
+        """)
+    message = load_error(project)
+    assert str(path) in message and "WAREHOUSE_PASSWORD" in message
+    assert "profiles.warehouse.password" in message
+
+
+def test_env_interpolation_both_syntaxes(monkeypatch):
+    monkeypatch.setenv("HOST", "db1")
+    data = {"a": "${HOST}:5432", "b": ["{{ env_var('HOST') }}", "{{env_var(\"NOPE\", 'x')}}"]}
+    assert interpolate(data) == {"a": "db1:5432", "b": ["db1", "x"]}
+    with pytest.raises(MissingEnvVar, match="NOPE"):
+        interpolate({"c": "${NOPE}"})
+
+
+def test_unknown_channel_reference(project):
+    project.metric("orders", MINIMAL + "alerting:\n  channels: [slak]\n")
+    project.write("profiles.yml", "alert_channels:\n  slack: {type: slack, webhook_url: 'https://x'}\n")
+    message = load_error(project)
+    assert "alerting[0].channels" in message and "'slak'" in message and "did you mean 'slack'" in message
+
+
+def test_unknown_profile_reference(project):
+    project.metric("orders", MINIMAL + "profile: warehouse\n")
+    assert "no profile named 'warehouse'" in load_error(project)
+
+
+def test_secrets_do_not_appear_in_profile_repr(project, monkeypatch):
+    monkeypatch.setenv("PGPASS", "hunter2-secret")
+    project.metric("orders", MINIMAL)
+    project.write("profiles.yml", "profiles:\n  pg: {type: postgres, password: '${PGPASS}'}\n")
+    loaded = load_project(project.root)
+    assert "hunter2-secret" not in repr(loaded.profiles)
+
+
+def test_no_metrics_folder(project):
+    assert "metrics folder not found" in load_error(project)

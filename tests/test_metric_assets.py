@@ -1,0 +1,223 @@
+"""Detections, alerts and report assets through Dagster: results do not depend on how runs are cut."""
+
+import random
+from datetime import datetime, timedelta
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from detectkit_dagster.alerting import replay_blocks
+from detectkit_dagster.config import load_project
+from detectkit_dagster.defs.common import MetricContext
+from detectkit_dagster.defs.project import metric_definitions, shared_resources
+from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
+from detectkit_dagster.storage import MetricStore
+
+from conftest import series
+
+START = datetime(2024, 1, 1)
+TEN = timedelta(minutes=10)
+DAYS = 5
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+KEYS = [f"2024-01-0{d}" for d in range(1, DAYS + 1)]
+
+METRIC = """\
+name: orders
+interval: 10min
+loading_start_time: "2024-01-01 00:00:00"
+query: SELECT * FROM src WHERE timestamp >= '{{ dtk_start_time }}' AND timestamp < '{{ dtk_end_time }}'
+detectors:
+  - type: mad
+    params: {window_size: 144, min_samples: 20, threshold: 3.0}
+  - type: zscore
+    params: {window_size: 100, smoothing: ema, smoothing_alpha: 0.5, threshold: 3.0}
+alerting:
+  - channels: [inbox]
+    min_detectors: 1
+    direction: any
+    consecutive_anomalies: 2
+    alert_cooldown: 1h
+    notify_on_recovery: true
+    no_data_alert: true
+  - channels: [inbox]
+    min_detectors: 2
+    consecutive_anomalies: 1
+    check_severity: ERROR
+"""
+
+
+def source_frame() -> pl.DataFrame:
+    n = DAYS * 144
+    t = np.arange(n)
+    values = 100 + 10 * np.sin(2 * np.pi * t / 144) + np.random.default_rng(3).normal(0, 1.5, n)
+    for at, bump in ((160, 40), (161, 38), (300, -45), (450, 30), (451, 33), (452, 31), (600, -50)):
+        values[at] = values[at] + bump
+    frame = series(START, n, TEN, values)
+    gaps = {200, 201, 202, 500}
+    return frame.filter(~pl.int_range(n).is_in(list(gaps)))
+
+
+@pytest.fixture
+def metric_project(project):
+    project.source_table("src", source_frame())
+    project.metric("orders", METRIC)
+    project.write("profiles.yml", "alert_channels:\n  inbox: {type: outbox}\n")
+    loaded = load_project(project.root)
+    return project, loaded, MetricContext(loaded, loaded.metrics[0])
+
+
+def materialize(loaded, mc, instance, partition=None, tags=None, tables=("datapoints", "detections", "alerts")):
+    defs = metric_definitions(mc)
+    assets = [a for a in defs.assets if a.key.path[-1] in tables]
+    return dg.materialize(assets, instance=instance, resources=shared_resources(loaded),
+                          partition_key=partition, tags=tags, run_config=QUIET)
+
+
+def table(project, name):
+    order = {"detections": ("timestamp", "detector_id"), "alerts": ("timestamp", "alert_index", "kind")}
+    return MetricStore(project.storage_dir, "orders").read_range(name, order_by=order.get(name, ("timestamp",)))
+
+
+def run_one_by_one(project, loaded, mc, keys):
+    with dg.instance_for_test() as instance:
+        for key in keys:
+            materialize(loaded, mc, instance, key)
+
+
+def comparable(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.drop([c for c in ("sendable", "hold_reason") if c in frame.columns])
+
+
+def test_detections_only_for_own_partition_and_keyed_uniquely(metric_project):
+    project, loaded, mc = metric_project
+    with dg.instance_for_test() as instance:
+        materialize(loaded, mc, instance, "2024-01-01")
+        materialize(loaded, mc, instance, "2024-01-02")
+    det = table(project, "detections")
+    assert det["timestamp"].min() == START and det["timestamp"].max() == START + timedelta(days=2) - TEN
+    assert det.select("detector_id", "timestamp").is_unique().all()
+    assert det.height == 2 * 2 * 144
+    first = det.filter(pl.col("timestamp") == START)
+    assert set(first["status"]) == {"insufficient_data"}
+
+
+def test_detections_identical_one_by_one_and_as_one_range(metric_project):
+    project, loaded, mc = metric_project
+    run_one_by_one(project, loaded, mc, KEYS)
+    one_by_one = table(project, "detections")
+    MetricStore(project.storage_dir, "orders").path.unlink()
+    with dg.instance_for_test() as instance:
+        materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
+    assert table(project, "detections").equals(one_by_one)
+    assert one_by_one["is_anomaly"].sum() > 0
+
+
+def test_partition_events_equal_one_replay_over_history(metric_project):
+    project, loaded, mc = metric_project
+    run_one_by_one(project, loaded, mc, KEYS)
+    in_order = table(project, "alerts")
+    metric = loaded.metrics[0]
+    whole = replay_blocks(table(project, "detections"), table(project, "datapoints"), metric.alerts,
+                          600, START, START + timedelta(days=DAYS) - TEN)
+    assert set(in_order["kind"]) >= {"anomaly", "recovery", "no_data"}
+    assert comparable(in_order).equals(whole.sort("timestamp", "alert_index", "kind").select(comparable(in_order).columns))
+
+    # Out of order after a fix: re-run every partition in a shuffled order.
+    shuffled = KEYS[:]
+    random.Random(5).shuffle(shuffled)
+    with dg.instance_for_test() as instance:
+        for key in shuffled:
+            materialize(loaded, mc, instance, key, tables=("alerts",))
+    assert comparable(table(project, "alerts")).equals(comparable(in_order))
+
+    # One single-run range.
+    MetricStore(project.storage_dir, "orders").path.unlink()
+    with dg.instance_for_test() as instance:
+        materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
+    assert comparable(table(project, "alerts")).equals(comparable(in_order))
+
+
+def check_results(instance, mc, name):
+    key = dg.AssetCheckKey(mc.key(name.split(":")[0]), name.split(":")[1])
+    infos = instance.event_log_storage.get_asset_check_partition_info([key])
+    return {info.partition_key: info.latest_execution_status.value for info in infos}
+
+
+def test_checks_are_attributed_per_partition_also_in_range_runs(metric_project):
+    project, loaded, mc = metric_project
+    with dg.instance_for_test() as instance:
+        result = materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
+        alerts = check_results(instance, mc, "alerts:no_anomaly_alert")
+        complete = check_results(instance, mc, "datapoints:complete")
+        evaluations = [e.event_specific_data for e in result.all_events
+                       if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.asset_key == mc.key("alerts")]
+    events = table(project, "alerts")
+    fired = {e.strftime("%Y-%m-%d") for e in events.filter(pl.col("kind") == "anomaly")["timestamp"]}
+    assert set(alerts) == set(KEYS)
+    for key in KEYS:
+        assert alerts[key] == ("FAILED" if key in fired else "SUCCEEDED")
+    assert complete["2024-01-02"] == "FAILED" and complete["2024-01-04"] == "FAILED"
+    assert complete["2024-01-03"] == "SUCCEEDED"
+    failing = [e for e in evaluations if not e.passed]
+    assert failing and all(e.metadata["rules"] for e in failing)
+    severities = {e.partition: e.severity for e in failing}
+    both_blocks = events.filter(pl.col("kind") == "anomaly").group_by(
+        pl.col("timestamp").dt.strftime("%Y-%m-%d")).agg(pl.col("alert_index").max())
+    for day, top_block in both_blocks.iter_rows():
+        assert severities[day] == (dg.AssetCheckSeverity.ERROR if top_block == 1 else dg.AssetCheckSeverity.WARN)
+
+
+def test_changed_detector_params_get_a_new_id_and_old_rows_stay(metric_project):
+    project, loaded, mc = metric_project
+    with dg.instance_for_test() as instance:
+        materialize(loaded, mc, instance, "2024-01-02")
+    old_ids = set(table(project, "detections")["detector_id"])
+    project.metric("orders", METRIC.replace("threshold: 3.0}", "threshold: 3.5}", 1))
+    changed = load_project(project.root)
+    mc2 = MetricContext(changed, changed.metrics[0])
+    with dg.instance_for_test() as instance:
+        materialize(changed, mc2, instance, "2024-01-02")
+    ids = set(table(project, "detections")["detector_id"])
+    assert len(ids) == 3 and old_ids < ids
+
+
+def test_suppressed_and_disabled_blocks_store_held_events(metric_project):
+    project, loaded, mc = metric_project
+    text = METRIC.replace("    no_data_alert: true\n", "    no_data_alert: true\n    suppress_until: '2030-01-01'\n")
+    text = text.replace("    check_severity: ERROR\n", "    check_severity: ERROR\n    enabled: false\n")
+    project.metric("orders", text)
+    changed = load_project(project.root)
+    run_one_by_one(project, changed, MetricContext(changed, changed.metrics[0]), KEYS[:3])
+    events = table(project, "alerts")
+    assert events.height > 0 and not events["sendable"].any()
+    reasons = set(events["hold_reason"])
+    assert "suppressed until 2030-01-01 00:00:00" in reasons
+    assert "alert block disabled" in reasons
+
+
+def test_alert_materialization_metadata_counts_events(metric_project):
+    project, loaded, mc = metric_project
+    with dg.instance_for_test() as instance:
+        result = materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
+        meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.asset_key == mc.key("alerts"))
+    events = table(project, "alerts")
+    assert meta["anomaly_alerts"].value == int((events["kind"] == "anomaly").sum())
+    assert meta["no_data_alerts"].value == int((events["kind"] == "no_data").sum())
+
+
+def test_report_asset_writes_page_and_metadata(metric_project):
+    project, loaded, mc = metric_project
+    with dg.instance_for_test() as instance:
+        result = materialize(loaded, mc, instance, "2024-01-03",
+                             tables=("datapoints", "detections", "alerts", "report"))
+        meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.asset_key == mc.key("report"))
+    page = project.root / "reports" / "orders" / "2024-01-03.html"
+    assert page.exists() and (project.root / "reports" / "orders.html").exists()
+    assert meta["path"].value == str(page)
+    assert meta["url"].value.startswith("file://")
+    assert meta["size_kb"].value > 1
+    assert meta["points"].value == 144
