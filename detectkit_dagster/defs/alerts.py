@@ -10,6 +10,7 @@ from ..schemas import DATAPOINTS, DETECTIONS
 from ..storage import MetricStore
 from ..timegrid import utc_now
 from .checks import check_spec, emit_partition_checks
+from .automation import downstream_condition
 from .common import MetricContext, partition_windows
 from .io_manager import OWNED_KEYS
 
@@ -41,7 +42,7 @@ def alerts_asset(mc: MetricContext) -> dg.AssetsDefinition:
         deps=[dg.AssetDep(mc.key("detections"), partition_mapping=same_partition)],
         metadata={OWNED_KEYS: {"column": "config_id", "keys": [a.config_id for a in metric.alerts]}},
         check_specs=[spec],
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=downstream_condition(),
     )
     def alerts(context: dg.AssetExecutionContext):
         windows = partition_windows(context, mc)

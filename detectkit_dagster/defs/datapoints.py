@@ -10,6 +10,7 @@ from ..sources import load_datapoints, make_source
 from ..timegrid import ceil_to_grid, floor_to_grid, utc_now
 from ..pipeline import completeness_check
 from .checks import check_spec, emit_partition_checks
+from .automation import loading_condition
 from .common import MetricContext, partition_windows, readable_failures
 from .io_manager import naive_window
 
@@ -39,7 +40,7 @@ def datapoints_asset(mc: MetricContext) -> dg.AssetsDefinition:
             {"duckdb", "polars", "sql"},
         ),
         check_specs=[spec],
-        automation_condition=dg.AutomationCondition.on_cron(mc.partitioning.cron),
+        automation_condition=loading_condition(mc.partitioning.cron),
     )
     def datapoints(context: dg.AssetExecutionContext):
         start, end = load_range(mc, context.partition_time_window, utc_now())

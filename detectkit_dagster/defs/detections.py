@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from ..pipeline import anomaly_counts, build_detectors, context_points, detect_windows
+from .automation import downstream_condition
 from .common import MetricContext, partition_windows
 from .io_manager import OWNED_KEYS
 
@@ -30,7 +31,7 @@ def detections_asset(mc: MetricContext) -> dg.AssetsDefinition:
                         {"duckdb", "polars", "numpy"}),
         ins={"datapoints": dg.AssetIn(key=mc.key("datapoints"), partition_mapping=mapping)},
         metadata={OWNED_KEYS: {"column": "detector_id", "keys": [d.detector_id for d in detectors]}},
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=downstream_condition(),
     )
     def detections(context: dg.AssetExecutionContext, datapoints: pl.DataFrame) -> dg.Output[pl.DataFrame]:
         frame = detect_windows(metric, detectors, datapoints, partition_windows(context, mc))

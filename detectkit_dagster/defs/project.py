@@ -9,6 +9,7 @@ import dagster as dg
 from ..config import Project, load_project
 from .common import MetricContext
 from .alerts import alerts_asset
+from .automation import automation_sensor
 from .datapoints import datapoints_asset
 from .detections import detections_asset
 from .report import report_asset
@@ -26,7 +27,8 @@ def shared_resources(project: Project) -> dict:
 
 def project_definitions(project: Project) -> dg.Definitions:
     per_metric = [metric_definitions(MetricContext(project, m)) for m in project.metrics]
-    return dg.Definitions.merge(dg.Definitions(resources=shared_resources(project)), *per_metric)
+    shared = dg.Definitions(resources=shared_resources(project), sensors=[automation_sensor()])
+    return dg.Definitions.merge(shared, *per_metric)
 
 
 def build_definitions(root: Path | str) -> dg.Definitions:

@@ -10,6 +10,7 @@ from ..reporting import ReportInput, write_report
 from ..schemas import ALERTS, DATAPOINTS, DETECTIONS
 from ..storage import MetricStore
 from ..timegrid import utc_now
+from .automation import downstream_condition
 from .common import MetricContext, partition_windows
 
 
@@ -26,7 +27,7 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
     @dg.asset(
         **args,
         deps=[mc.key("datapoints"), mc.key("detections"), mc.key("alerts")],
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=downstream_condition(),
     )
     def report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = MetricStore(project.storage_dir, mc.name)
