@@ -6,7 +6,8 @@ same day build identical data.
 
 - orders: raw order events; orders per 10 minutes show a daily and weekly rhythm,
   a slow trend, and a sudden drop two days ago (a checkout outage).
-- api_requests_10min: requests and errors per 10 minutes; error rate with incidents.
+- api_requests_10min: requests and errors per 10 minutes; error rate with incidents, one of
+  them going on right now (so the demo has a fresh alert to deliver).
 - checkout_latency: p95 latency every 10 minutes with a level shift five days ago.
 - signups_daily: signups per day with weekly seasonality and a few days missing.
 """
@@ -81,9 +82,11 @@ def api_requests(today: datetime, now: datetime) -> pl.DataFrame:
     hour = _hours(ts)
     requests = np.round(5000 * (0.6 + 0.4 * np.sin(2 * np.pi * (hour - 8) / 24)) + 200 * _per_point_noise(ts, 4))
     error_rate = np.clip(0.004 + 0.0008 * _per_point_noise(ts, 5), 0.0005, None)
-    for days_ago, start_hour, minutes, rate in ((9, 3.0, 40, 0.05), (3, 16.5, 60, 0.09), (1, 10.0, 30, 0.035)):
-        begin = np.datetime64(today - timedelta(days=days_ago) + timedelta(hours=start_hour), "ms")
-        hit = (ts >= begin) & (ts < begin + np.timedelta64(minutes, "m"))
+    incidents = [(today - timedelta(days=days_ago) + timedelta(hours=hour), minutes, rate)
+                 for days_ago, hour, minutes, rate in ((9, 3.0, 40, 0.05), (3, 16.5, 60, 0.09), (1, 10.0, 30, 0.035))]
+    incidents.append((now - timedelta(minutes=50), 120, 0.06))
+    for begin, minutes, rate in incidents:
+        hit = (ts >= np.datetime64(begin, "ms")) & (ts < np.datetime64(begin + timedelta(minutes=minutes), "ms"))
         error_rate = np.where(hit, rate, error_rate)
     errors = np.round(requests * error_rate)
     return pl.DataFrame({"bucket": ts, "requests": requests.astype(np.int64), "errors": errors.astype(np.int64)})

@@ -119,8 +119,10 @@ class CheckOutcome:
 
 
 def alert_check(metric: "MetricConfig", events: pl.DataFrame) -> CheckOutcome:
-    """Fails when an anomaly alert fired; ERROR if the metric or a firing block asks for it."""
-    fired = events.filter(pl.col("kind") == "anomaly")
+    """Fails when an anomaly alert of an enabled block fired; ERROR if the metric or a firing
+    block asks for it. A block without channels still counts: the check is an alert surface."""
+    enabled = [i for i, alert in enumerate(metric.alerts) if alert.enabled]
+    fired = events.filter((pl.col("kind") == "anomaly") & pl.col("alert_index").is_in(enabled))
     rules = [alert.rule_text() for alert in metric.alerts]
     if fired.height == 0:
         return CheckOutcome(True, "WARN", "no anomaly alert fired", {"rules": rules, "anomaly_alerts": 0})

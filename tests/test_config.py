@@ -290,3 +290,16 @@ def test_secrets_do_not_appear_in_profile_repr(project, monkeypatch):
 
 def test_no_metrics_folder(project):
     assert "metrics folder not found" in load_error(project)
+
+
+def test_unsafe_alert_template_fails_at_load(project):
+    project.metric("orders", MINIMAL + "alerting:\n  channels: []\n  template_single: '{metric_name.__class__}'\n")
+    message = load_error(project)
+    assert "alerting[0].template_single" in message and "not allowed" in message
+
+
+def test_bad_channel_params_fail_at_load(project):
+    project.metric("orders", MINIMAL)
+    path = project.write("profiles.yml", "alert_channels:\n  hook: {type: webhook, webhook_url: 'ftp://x', colour: red}\n")
+    message = load_error(project)
+    assert str(path) in message and "alert_channels.hook" in message

@@ -35,6 +35,28 @@ def parse_suppress_until(text: str) -> datetime:
     )
 
 
+def check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(
+            f"timezone {value!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Berlin')"
+        ) from None
+    return value
+
+
+def check_message_template(value: str | None) -> str | None:
+    """A custom message template must render with the safe formatter."""
+    from detectkit_dagster.channels.render import check_template  # channels import config: import late
+
+    problem = value and check_template(value)
+    if problem:
+        raise ValueError(f"template cannot render: {problem}")
+    return value
+
+
 def _interval_seconds(field: str, value: str | int) -> int:
     try:
         return parse_interval(value)
@@ -99,15 +121,12 @@ class AlertConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(
-                f"timezone {value!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Berlin')"
-            ) from None
-        return value
+        return check_timezone(value)
+
+    @field_validator("template_single", "template_consecutive", "template_recovery", "template_no_data")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return check_message_template(value)
 
     @field_validator("alert_cooldown", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .envvars import MissingEnvVar, interpolate
 from .errors import ConfigError, describe_validation_error, near_miss
+from .alert import check_message_template, check_timezone
 from .metric import MetricConfig
 from .profiles import DEFAULT_PROFILES, ProfilesConfig
 
@@ -31,6 +32,16 @@ class ErrorAlerting(BaseModel):
     template: str | None = None
     mentions: list[str] = Field(default_factory=list)
     timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value)
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return check_message_template(value)
 
 
 class ProjectConfig(BaseModel):
@@ -154,12 +165,19 @@ def load_project_config(root: Path) -> ProjectConfig:
 
 
 def load_profiles(root: Path) -> ProfilesConfig:
+    from ..channels import validate_channel  # channels import config: import late
+
     path = root / PROFILES_FILE
     if not path.exists():
         return DEFAULT_PROFILES
     profiles = _validate(ProfilesConfig, _load_interpolated(path), path)
     if not profiles.profiles:
         profiles = profiles.model_copy(update={"profiles": DEFAULT_PROFILES.profiles})
+    for name, channel in profiles.alert_channels.items():
+        try:
+            validate_channel(name, channel)
+        except ValueError as exc:
+            raise ConfigError(path, f"alert_channels.{name}: {exc}") from None
     if profiles.default_profile and profiles.default_profile not in profiles.profiles:
         raise ConfigError(path, f"default_profile: no profile named {profiles.default_profile!r}"
                                 f"{near_miss(profiles.default_profile, profiles.profiles)}")

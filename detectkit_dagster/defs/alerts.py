@@ -15,6 +15,8 @@ from .common import MetricContext, partition_windows
 from .io_manager import OWNED_KEYS
 
 CHECK = "no_anomaly_alert"
+# Sendable events travel in the materialization metadata, where the dispatch sensor reads them.
+EVENTS_TO_SEND = "detectkit/events_to_send"
 
 
 def dispatch_max_age(mc: MetricContext) -> timedelta:
@@ -62,7 +64,9 @@ def _inside(events: pl.DataFrame, window: Window) -> pl.DataFrame:
 def _metadata(events: pl.DataFrame) -> dict:
     kinds = events["kind"].value_counts() if events.height else None
     count = {row["kind"]: row["count"] for row in kinds.iter_rows(named=True)} if kinds is not None else {}
+    to_send = events.filter(pl.col("sendable")).with_columns(pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S"))
     return {
+        EVENTS_TO_SEND: dg.MetadataValue.json(to_send.to_dicts()),
         "dagster/row_count": events.height,
         "anomaly_alerts": count.get("anomaly", 0),
         "recoveries": count.get("recovery", 0),

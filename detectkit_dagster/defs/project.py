@@ -7,13 +7,15 @@ from pathlib import Path
 import dagster as dg
 
 from ..config import Project, load_project
-from .common import MetricContext
 from .alerts import alerts_asset
 from .automation import automation_sensor
+from .common import MetricContext
 from .datapoints import datapoints_asset
 from .detections import detections_asset
-from .report import report_asset
 from .io_manager import MetricStoreIOManager
+from .jobs import clean_job, test_alert_job
+from .report import report_asset
+from .sensors import dispatch_sensor, error_alert_sensor
 
 
 def metric_definitions(mc: MetricContext) -> dg.Definitions:
@@ -27,7 +29,11 @@ def shared_resources(project: Project) -> dict:
 
 def project_definitions(project: Project) -> dg.Definitions:
     per_metric = [metric_definitions(MetricContext(project, m)) for m in project.metrics]
-    shared = dg.Definitions(resources=shared_resources(project), sensors=[automation_sensor()])
+    shared = dg.Definitions(
+        resources=shared_resources(project),
+        sensors=[automation_sensor(), dispatch_sensor(project), error_alert_sensor(project)],
+        jobs=[test_alert_job(project), clean_job(project)],
+    )
     return dg.Definitions.merge(shared, *per_metric)
 
 

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..config import load_project
+from ..config import Project, load_project
+from ..dispatch import Ledger
 from ..timegrid import utc_now
 from .common import MetricContext
 from .project import metric_definitions, shared_resources
+from .sensors import collect_new_events, deliver_due
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -43,4 +45,14 @@ def run_recent(root: Path, days: int, instance: dg.DagsterInstance | None = None
         )
         status = "ok" if result.success else "FAILED"
         lines.append(f"{metric.name}: partitions {keys[0]} .. {keys[-1]} ({len(keys)}) {status}")
+    sent, failed, pending = dispatch_once(project, instance)
+    lines.append(f"alerts: {sent} sent, {failed} failed, {pending} pending (outbox: {project.outbox_dir})")
     return lines
+
+
+def dispatch_once(project: Project, instance: dg.DagsterInstance) -> tuple[int, int, int]:
+    """One pass of the dispatch sensor's work (its own ledger; outbox writes are idempotent)."""
+    ledger = Ledger()
+    collect_new_events(instance, project, ledger)
+    sent, failed = deliver_due(project, ledger, utc_now(), dg.get_dagster_logger())
+    return sent, failed, len(ledger.pending)

@@ -1,0 +1,175 @@
+"""Alert dispatch end to end: fresh events reach real channels once; failures retry; history stays quiet."""
+
+import json
+from datetime import datetime, timedelta
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from detectkit_dagster.config import load_project
+from detectkit_dagster.defs import build_definitions
+from detectkit_dagster.defs.common import MetricContext
+from detectkit_dagster.defs.project import metric_definitions, shared_resources
+from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
+from detectkit_dagster.timegrid import floor_to_grid, utc_now
+
+from conftest import series
+from support.http import Recorder
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+TEN = timedelta(minutes=10)
+
+
+def metric_yaml(start: datetime) -> str:
+    return f"""\
+name: errors
+interval: 10min
+loading_start_time: "{start:%Y-%m-%d %H:%M:%S}"
+query: SELECT * FROM src WHERE timestamp >= '{{{{ dtk_start_time }}}}' AND timestamp < '{{{{ dtk_end_time }}}}'
+detectors:
+  - type: manual_bounds
+    params: {{upper_bound: 150}}
+alerting:
+  - channels: [inbox, hook]
+    consecutive_anomalies: 1
+    notify_on_recovery: true
+"""
+
+
+@pytest.fixture
+def live(project):
+    """Two days of data up to now, with an old incident and one in the newest hour."""
+    now = utc_now()
+    end = floor_to_grid(now, 600)
+    start = datetime(end.year, end.month, end.day) - timedelta(days=2)
+    n = int((end - start) / TEN)
+    values = np.full(n, 100.0)
+    values[30:32] = 200.0  # two days ago: history
+    values[n - 3] = 200.0  # half an hour ago: fresh
+    project.source_table("src", series(start, n, TEN, values))
+    project.metric("errors", metric_yaml(start))
+    return project, start
+
+
+def materialize_all(project, instance, recorder):
+    project.write("profiles.yml", f"""\
+        alert_channels:
+          inbox: {{type: outbox}}
+          hook: {{type: webhook, webhook_url: "{recorder.url}/hooks/T0KEN"}}
+        """)
+    loaded = load_project(project.root)
+    mc = MetricContext(loaded, loaded.metrics[0])
+    keys = mc.partitions_def.get_partition_keys()
+    assets = [a for a in metric_definitions(mc).assets if a.key.path[-1] in ("datapoints", "detections", "alerts")]
+    dg.materialize(assets, instance=instance, resources=shared_resources(loaded), run_config=QUIET,
+                   tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+    return loaded, keys
+
+
+def tick(project, instance, cursor=None):
+    sensor = build_definitions(project.root).get_sensor_def("detectkit_alert_dispatch")
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = sensor.evaluate_tick(context)
+    return result.cursor
+
+
+def outbox_files(project):
+    return sorted((project.root / "outbox" / "inbox").glob("*.json"))
+
+
+def test_fresh_events_are_sent_once_per_channel_and_history_is_not(live):
+    project, start = live
+    with Recorder() as hook, dg.instance_for_test() as instance:
+        materialize_all(project, instance, hook)
+        cursor = tick(project, instance)
+        sent_files = outbox_files(project)
+        bodies = hook.json_bodies()
+        # Each fresh event reaches both channels once; the incident two days ago does not.
+        assert len(sent_files) == len(bodies) >= 1
+        ids = {json.loads(f.read_text())["event_id"] for f in sent_files}
+        assert ids == {b["event_id"] for b in bodies}
+        for f in sent_files:
+            assert json.loads(f.read_text())["event"]["timestamp"] > (start + timedelta(days=1)).isoformat()
+        # A second tick and a re-materialization of the same partitions send nothing new.
+        cursor = tick(project, instance, cursor)
+        materialize_all(project, instance, hook)
+        tick(project, instance, cursor)
+        assert len(hook.requests) == len(bodies)
+        assert outbox_files(project) == sent_files
+
+
+def test_failed_send_is_retried_with_backoff_and_not_lost(live):
+    project, _ = live
+    with Recorder() as hook, dg.instance_for_test() as instance:
+        hook.status = 500
+        materialize_all(project, instance, hook)
+        cursor = tick(project, instance)
+        ledger = json.loads(cursor)
+        failing = [d for d in ledger["pending"].values() if d["channel"] == "hook"]
+        assert failing and all(d["attempts"] == 1 and "500" in d["last_error"] for d in failing)
+        assert all("T0KEN" not in d["last_error"] for d in failing)
+        attempts = len(hook.requests)
+        cursor = tick(project, instance, cursor)  # within the backoff: no new attempt
+        assert len(hook.requests) == attempts
+        hook.status = 200
+        for d in ledger["pending"].values():
+            d["next_try"] = (utc_now() - timedelta(seconds=1)).isoformat()
+        cursor = tick(project, instance, json.dumps(ledger))
+        assert json.loads(cursor)["pending"] == {}
+        delivered = [b["event_id"] for b in hook.json_bodies()[attempts:]]
+        assert sorted(delivered) == sorted(d["event"]["event_id"] for d in failing)
+
+
+def test_run_failure_sends_one_error_alert(project):
+    project.source_table("src", series(datetime(2024, 1, 1), 10, TEN))
+    project.metric("errors", metric_yaml(datetime(2024, 1, 1)).replace("FROM src", "FROM missing_table"))
+    project.write("profiles.yml", "alert_channels:\n  inbox: {type: outbox}\n  hook: {type: outbox}\n")
+    project.write("detectkit_project.yml", "name: shop\nerror_alerting: {enabled: true, channels: [inbox]}\n")
+    defs = build_definitions(project.root)
+    sensor = defs.get_sensor_def("detectkit_error_alerts")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
+                                partition_key="2024-01-01", resources=defs.resources, run_config=QUIET,
+                                raise_on_error=False)
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="detectkit_error_alerts", dagster_instance=instance, dagster_run=run,
+            dagster_event=failure.dagster_event).for_run_failure()
+        sensor(context)
+    (sent,) = outbox_files(project)
+    body = json.loads(sent.read_text())
+    text = json.dumps(body)
+    assert "missing_table" in text and "errors" in text and "shop" in text
+
+
+def test_test_alert_job_sends_through_every_channel(live):
+    project, _ = live
+    with Recorder() as hook, dg.instance_for_test() as instance:
+        project.write("profiles.yml", f"""\
+            alert_channels:
+              inbox: {{type: outbox}}
+              hook: {{type: webhook, webhook_url: "{hook.url}/x"}}
+            """)
+        defs = build_definitions(project.root)
+        result = defs.get_job_def("test_alert").execute_in_process(
+            instance=instance, run_config={"ops": {"send_test_alert": {"config": {"metric": "errors"}}}})
+        assert result.success
+        assert len(hook.requests) == 1 and len(outbox_files(project)) == 1
+
+
+def test_clean_removes_rows_of_unconfigured_detectors(live):
+    project, _ = live
+    from detectkit_dagster.storage import MetricStore
+    with Recorder() as hook, dg.instance_for_test() as instance:
+        materialize_all(project, instance, hook)
+        project.metric("errors", (project.root / "metrics" / "errors.yml").read_text().replace("150", "160"))
+        materialize_all(project, instance, hook)
+        store = MetricStore(project.storage_dir, "errors")
+        assert store.read_range("detections")["detector_id"].n_unique() == 2
+        result = build_definitions(project.root).get_job_def("clean").execute_in_process(instance=instance)
+        assert result.success
+    assert store.read_range("detections")["detector_id"].n_unique() == 1
