@@ -22,7 +22,7 @@ def test_newest_partition_of_every_asset_is_requested_on_cron(project):
     project.metric("orders", SIMPLE_METRIC.format(name="orders", table="src") + (
         "alerting:\n  channels: []\n  consecutive_anomalies: 1\n"))
     defs = build_definitions(project.root)
-    sensor = defs.get_sensor_def("detectkit_automation")
+    sensor = defs.resolve_sensor_def("detectkit_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
     with dg.instance_for_test() as instance:

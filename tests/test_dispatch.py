@@ -69,7 +69,7 @@ def materialize_all(project, instance, recorder):
 
 
 def tick(project, instance, cursor=None):
-    sensor = build_definitions(project.root).get_sensor_def("detectkit_alert_dispatch")
+    sensor = build_definitions(project.root).resolve_sensor_def("detectkit_alert_dispatch")
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     result = sensor.evaluate_tick(context)
     return result.cursor
@@ -128,7 +128,7 @@ def test_run_failure_sends_one_error_alert(project):
     project.write("profiles.yml", "alert_channels:\n  inbox: {type: outbox}\n  hook: {type: outbox}\n")
     project.write("detectkit_project.yml", "name: shop\nerror_alerting: {enabled: true, channels: [inbox]}\n")
     defs = build_definitions(project.root)
-    sensor = defs.get_sensor_def("detectkit_error_alerts")
+    sensor = defs.resolve_sensor_def("detectkit_error_alerts")
     with dg.instance_for_test() as instance:
         result = dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
                                 partition_key="2024-01-01", resources=defs.resources, run_config=QUIET,
@@ -155,7 +155,7 @@ def test_test_alert_job_sends_through_every_channel(live):
               hook: {{type: webhook, webhook_url: "{hook.url}/x"}}
             """)
         defs = build_definitions(project.root)
-        result = defs.get_job_def("test_alert").execute_in_process(
+        result = defs.resolve_job_def("test_alert").execute_in_process(
             instance=instance, run_config={"ops": {"send_test_alert": {"config": {"metric": "errors"}}}})
         assert result.success
         assert len(hook.requests) == 1 and len(outbox_files(project)) == 1
@@ -170,6 +170,6 @@ def test_clean_removes_rows_of_unconfigured_detectors(live):
         materialize_all(project, instance, hook)
         store = MetricStore(project.storage_dir, "errors")
         assert store.read_range("detections")["detector_id"].n_unique() == 2
-        result = build_definitions(project.root).get_job_def("clean").execute_in_process(instance=instance)
+        result = build_definitions(project.root).resolve_job_def("clean").execute_in_process(instance=instance)
         assert result.success
     assert store.read_range("detections")["detector_id"].n_unique() == 1
