@@ -77,10 +77,15 @@ class MetricStore:
         with duckdb.connect(str(self.path), read_only=True) as con:
             return [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
 
-    def execute(self, sql: str, params: list | None = None) -> None:
-        """Run a statement in its own transaction (maintenance such as cleaning)."""
+    def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int:
+        """Delete rows whose `column` is not in `keep` (orphans of removed config); returns the count."""
+        if table not in self.tables():
+            return 0
         with duckdb.connect(str(self.path)) as con:
-            con.execute(sql, params or [])
+            condition = f"{_ident(column)} NOT IN (SELECT unnest(?::VARCHAR[]))"
+            count = con.execute(f"SELECT count(*) FROM {_ident(table)} WHERE {condition}", [keep]).fetchall()[0][0]
+            con.execute(f"DELETE FROM {_ident(table)} WHERE {condition}", [keep])
+        return int(count)
 
     @staticmethod
     def _add_new_columns(con, table: str, frame: pl.DataFrame) -> None:
