@@ -79,3 +79,49 @@ def same_json(a, b, path="$", rel=REL_TOL, abs_tol=ABS_TOL) -> list[str]:
     if type(a) is not type(b):
         return [f"{path}: type {type(a).__name__} != {type(b).__name__} ({a!r} vs {b!r})"]
     return [] if close(float(a), float(b), rel, abs_tol) else [f"{path}: {a!r} != {b!r}"]
+
+
+def near_bound(value, lower, upper, rel=REL_TOL, abs_tol=ABS_TOL) -> bool:
+    return any(b is not None and close(value, b, rel, abs_tol) for b in (lower, upper))
+
+
+def compare_frame(frame, expected_rows, rel=REL_TOL, abs_tol=ABS_TOL) -> list[str]:
+    """Differences between a detection frame and expected per-point results.
+
+    ``expected_rows`` items: processed, lower, upper, is_anomaly, metadata (parsed JSON).
+    A flag may differ only for a point within tolerance of a bound; then the anomaly
+    keys (direction/distance/severity) are excused too.
+    """
+    diffs = []
+    rows = frame.to_dicts()
+    if len(rows) != len(expected_rows):
+        return [f"length {len(rows)} != {len(expected_rows)}"]
+    for i, (got, exp) in enumerate(zip(rows, expected_rows)):
+        where = f"row {i}"
+        pv = got["processed_value"]
+        if not close(float(pv) if pv is not None else math.nan, exp["processed"], rel, abs_tol):
+            diffs.append(f"{where}: processed {pv!r} != {exp['processed']!r}")
+        for col, key in (("confidence_lower", "lower"), ("confidence_upper", "upper")):
+            if not close(got[col], exp[key], rel, abs_tol):
+                diffs.append(f"{where}: {col} {got[col]!r} != {exp[key]!r}")
+        meta = json.loads(got["detection_metadata"])
+        emeta = dict(exp["metadata"])
+        if got["is_anomaly"] != exp["is_anomaly"]:
+            if not near_bound(exp["processed"], exp["lower"], exp["upper"], rel, abs_tol):
+                diffs.append(f"{where}: is_anomaly {got['is_anomaly']} != {exp['is_anomaly']}")
+            for key in ("direction", "distance", "severity"):
+                meta.pop(key, None)
+                emeta.pop(key, None)
+        diffs += same_json(meta, emeta, where, rel, abs_tol)
+        status = "ok" if "reason" not in meta else meta["reason"]
+        if got["status"] != status:
+            diffs.append(f"{where}: status {got['status']} != {status}")
+        if got["is_anomaly"]:
+            direction = {"above": "up", "below": "down"}[meta.get("direction", "above")]
+            if got["direction"] != direction:
+                diffs.append(f"{where}: direction column {got['direction']} vs metadata")
+            if not close(got["severity"], meta.get("severity") if meta.get("severity") is not None else math.inf):
+                diffs.append(f"{where}: severity column {got['severity']} vs metadata {meta.get('severity')}")
+        elif got["direction"] is not None or got["severity"] is not None:
+            diffs.append(f"{where}: direction/severity set on a normal point")
+    return diffs

@@ -1,0 +1,297 @@
+"""The windowed detectors: MAD, Z-score and IQR (spec 7).
+
+All three share one pipeline (preprocess, trailing window, optional detrend, global
+statistics, seasonal multipliers, interval, flags); a subclass only names its
+statistics and turns adjusted statistics into an interval and a severity unit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from detectkit_dagster.detection import params as P
+from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
+from detectkit_dagster.detection.preprocess import apply_input_type, smooth
+from detectkit_dagster.detection.results import (
+    INSUFFICIENT, MISSING, OK, Field, Outcome, build_frame, integer, json_array, json_object, literal,
+)
+from detectkit_dagster.detection.seasonality import BUILTIN_FEATURES, builtin_features, component_columns, group_codes
+from detectkit_dagster.detection.stats import window_stats
+from detectkit_dagster.detection.moments import effective_sample_size
+from detectkit_dagster.detection.weights import RecencyWeights, resolve_weights
+from detectkit_dagster.detection.windows import WindowSet, group_windows, trailing_windows
+
+MAD_SCALE = 1.4826   # MAD of a normal distribution is 0.6745 sigma
+DEGENERATE = 1e-10   # half-width of the band when the spread is exactly zero
+SPREADS = {"mad", "std", "iqr"}  # statistics adjusted only when their global value is > 0
+
+
+@dataclass
+class SeasonalEntry:
+    """One component's outcome for every evaluated point (spec 7.7)."""
+
+    columns: list[str]
+    size: np.ndarray
+    fallback: np.ndarray
+    multipliers: dict[str, np.ndarray]
+
+
+@dataclass
+class Evaluation:
+    """Statistics of the evaluated points: rows ``q`` of the input, in order."""
+
+    q: np.ndarray
+    window: WindowSet                 # their global windows
+    slope: np.ndarray | None          # detrend slope (spec 7.4)
+    global_stats: dict[str, np.ndarray]
+    adjusted: dict[str, np.ndarray]
+    exact: np.ndarray                 # rows computed on the exact path
+    seasonal: list[SeasonalEntry] | None = None
+
+
+@dataclass
+class WindowedDetector:
+    kind: ClassVar[P.WindowedKind]
+    params: dict
+    start_time: str | None = None
+    batch_size: int = P.DEFAULT_BATCH_SIZE
+    _kept: dict = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.params = P.validate_windowed(self.kind, self.params)
+        self._kept = P.non_default(self.params, P.windowed_defaults(self.kind))
+
+    # --- identity (spec 6.4, 6.5) ---------------------------------------------------
+    @property
+    def detector_name(self) -> str:
+        return self.kind.class_name
+
+    @property
+    def detector_id(self) -> str:
+        return P.detector_id(self.kind.class_name, self.kind.algorithm_version, self._kept)
+
+    @property
+    def detector_params(self) -> str:
+        return P.params_json(self._kept)
+
+    @property
+    def input_type(self) -> str:
+        return self.params["input_type"]
+
+    @property
+    def context_size(self) -> int:
+        p = self.params
+        extra = {"sma": p["smoothing_window"], "ema": math.ceil(5 / p["smoothing_alpha"])}.get(p["smoothing"], 0)
+        return p["window_size"] + extra + (1 if p["input_type"] in P.CHANGE_INPUT_TYPES else 0)
+
+    @property
+    def stat_names(self) -> tuple[str, ...]:
+        return STAT_NAMES[self.kind.type_name]
+
+    # --- per-type hooks -------------------------------------------------------------
+    def interval(self, a: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def spread_unit(self, a: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    # --- detection ------------------------------------------------------------------
+    def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
+        """One result per point, in input order (see the package docs for the columns)."""
+        p = self.params
+        ts = np.asarray(timestamps).astype("datetime64[ms]")
+        raw = np.asarray(values, dtype=float)
+        if ts.shape != raw.shape:
+            raise ValueError(f"timestamps and values differ in length: {ts.shape} vs {raw.shape}")
+        smoothed = smooth(raw, p["smoothing"], p["smoothing_alpha"], p["smoothing_window"])
+        processed = apply_input_type(smoothed, p["input_type"])
+        weights = resolve_weights(p, ts)
+
+        window = trailing_windows(processed, np.arange(len(processed)), p["window_size"])
+        sizes = window.size
+        status = np.where(np.isnan(processed), MISSING, np.where(sizes < p["min_samples"], INSUFFICIENT, OK))
+        ev = self._evaluate(window.take(np.flatnonzero(status == OK)), weights)
+        ev.seasonal = self._seasonal(processed, self._features(ts, seasonality), ev, weights)
+        outcome = self._flag(processed, status, ev)
+        columns, floats, fields = self._metadata(len(processed), sizes, ev, weights, smoothed)
+        prefix = f'{{"min_samples":{p["min_samples"]},"reason":"insufficient_data","window_size":'
+        return build_frame(ts, raw, outcome, columns, fields, lambda size: f"{prefix}{size}}}", floats)
+
+    def _evaluate(self, window: WindowSet, weights: RecencyWeights) -> Evaluation:
+        """Detrend slope and global statistics of the evaluated points (spec 7.2 steps 4-6)."""
+        slope = exact_slope(window, weights.table()) if self.params["detrend"] == "linear" else None
+        stats, exact = window_stats(self.kind.type_name, window, weights, slope)
+        return Evaluation(window.row, window, slope, stats, {k: v.copy() for k, v in stats.items()}, exact)
+
+    def _flag(self, processed, status, ev: Evaluation) -> Outcome:
+        """Interval, anomaly flag, direction and severity (spec 7.2 steps 8-10, 7.6)."""
+        lower, upper = self.interval(ev.adjusted)
+        lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)  # swap when L > U
+        x = processed[ev.q]
+        below = x < lower
+        anomalous = below | (x > upper)
+        distance = np.where(below, lower - x, x - upper)
+        unit = self.spread_unit(ev.adjusted)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            severity = np.where(unit > 0, distance / np.where(unit > 0, unit, 1.0), np.inf)
+
+        def full(values, fill=np.nan, dtype=float):
+            out = np.full(len(processed), fill, dtype=dtype)
+            out[ev.q] = values
+            return out
+
+        evaluated = status == OK
+        return Outcome(processed=processed, status=status, lower=full(lower), upper=full(upper),
+                       has_lower=evaluated, has_upper=evaluated, anomalous=full(anomalous, False, bool),
+                       below=full(below, False, bool), distance=full(distance), severity=full(severity))
+
+    def _features(self, ts, seasonality) -> dict | None:
+        """Seasonality columns by name, or None when seasonality is not in play (spec 7.2 step 1).
+
+        Without explicit columns the point's calendar features are derived from its
+        timestamp, as if the datapoints carried all built-in features.
+        """
+        components = component_columns(self.params["seasonality_components"])
+        if not components or len(ts) == 0:
+            return None
+        if seasonality is None:
+            return builtin_features(ts, sorted({c for g in components for c in g if c in BUILTIN_FEATURES}))
+        if not seasonality:
+            return None
+        features = {}
+        for name, column in seasonality.items():
+            column = np.asarray(column)
+            if column.shape != ts.shape:
+                raise ValueError(f"seasonality column {name!r} has {column.shape[0]} values, expected {len(ts)}")
+            features[name] = column
+        return features
+
+    def _seasonal(self, processed, features, ev: Evaluation, weights) -> list[SeasonalEntry] | None:
+        """Seasonal multipliers per component (spec 7.7); updates ``ev.adjusted`` in place.
+
+        A row's group statistics take the same (exact or fast) path as its global ones,
+        so a group that equals the whole window yields a multiplier of exactly 1.
+        """
+        if features is None:
+            return None
+        p = self.params
+        entries = []
+        for columns in component_columns(p["seasonality_components"]):
+            codes = group_codes(features, columns)
+            if codes is None:  # no columns or an unknown column: the group is the whole window
+                size, group_stats = ev.window.size, ev.global_stats
+                engaged = size >= p["min_samples_per_group"]
+            else:
+                group = group_windows(processed, codes, ev.q, p["window_size"])
+                size = group.size
+                engaged = size >= p["min_samples_per_group"]
+                idx = np.flatnonzero(engaged)
+                part, _ = window_stats(self.kind.type_name, group.take(idx), weights,
+                                       None if ev.slope is None else ev.slope[idx], ev.exact[idx])
+                group_stats = {name: np.full(len(ev.q), np.nan) for name in part}
+                for name, value in part.items():
+                    group_stats[name][idx] = value
+            multipliers = {}
+            for name in self.stat_names:
+                g = ev.global_stats[name]
+                eligible = g > 0 if name in SPREADS else g != 0
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(engaged & eligible, group_stats[name] / np.where(eligible, g, 1.0), 1.0)
+                ev.adjusted[name] = np.where(engaged, ev.adjusted[name] * ratio, ev.adjusted[name])
+                multipliers[name] = ratio
+            entries.append(SeasonalEntry(columns, size, ~engaged, multipliers))
+        return entries
+
+    def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed):
+        """Arrays behind the metadata of evaluated points (spec 7.8), and the fields over them."""
+        p = self.params
+        columns = {"_n": sizes}
+        floats: list[str] = []
+
+        def add(name, values, fill=np.nan, dtype=float):
+            full = np.full(length, fill, dtype=dtype)
+            full[ev.q] = values
+            columns[name] = full
+            if dtype is float:
+                floats.append(name)
+            return name
+
+        def token(name):
+            return pl.col(f"_t_{name.lstrip('_')}")
+
+        fields = [Field("window_size", integer("_n"))]
+        for name in self.stat_names:
+            g = add(f"_g_{name}", ev.global_stats[name])
+            # without engaged seasonal groups adjusted == global: reuse the same tokens
+            a = g if np.array_equal(ev.global_stats[name], ev.adjusted[name], equal_nan=True) else \
+                add(f"_a_{name}", ev.adjusted[name])
+            fields += [Field(f"global_{name}", token(g)), Field(f"adjusted_{name}", token(a))]
+        if weights.reported:
+            fields.append(Field("ess", token(add("_ess", effective_sample_size(ev.window, weights)))))
+        if p["detrend"] == "linear":
+            fields.append(Field("trend_slope_per_point", token(add("_slope", ev.slope))))
+        if p["smoothing"] is not None or p["input_type"] != "values":
+            pre = [Field("input_type", literal(p["input_type"])), Field("smoothing", literal(p["smoothing"]))]
+            if p["smoothing"] is not None:
+                columns["_smoothed"] = smoothed
+                floats.append("_smoothed")
+                pre.append(Field("smoothed_value", token("_smoothed")))
+            fields.append(Field("preprocessing", json_object(pre)))
+        if ev.seasonal is not None:
+            items = []
+            for c, entry in enumerate(ev.seasonal):
+                add(f"_gs{c}", entry.size, 0, np.int64)
+                add(f"_gf{c}", entry.fallback, False, bool)
+                parts = [Field("group", literal(entry.columns)), Field("group_size", integer(f"_gs{c}")),
+                         Field("reason", pl.when(pl.col(f"_gf{c}")).then(literal("insufficient_group_data")),
+                               optional=True)]
+                for name in self.stat_names:
+                    multiplier = add(f"_gm{c}_{name}", entry.multipliers[name], 1.0)
+                    parts.append(Field(f"{name}_multiplier", token(multiplier)))
+                items.append(json_object(parts))
+            fields.append(Field("seasonality_groups", json_array(items)))
+        return columns, tuple(floats), fields
+
+
+class MADDetector(WindowedDetector):
+    kind = P.MAD
+
+    def interval(self, a):
+        margin = self.params["threshold"] * MAD_SCALE * a["mad"]
+        flat = a["mad"] == 0
+        return (np.where(flat, a["median"] - DEGENERATE, a["median"] - margin),
+                np.where(flat, a["median"] + DEGENERATE, a["median"] + margin))
+
+    def spread_unit(self, a):
+        return MAD_SCALE * a["mad"]
+
+
+class ZScoreDetector(WindowedDetector):
+    kind = P.ZSCORE
+
+    def interval(self, a):
+        margin = self.params["threshold"] * a["std"]
+        flat = a["std"] == 0
+        return (np.where(flat, a["mean"] - DEGENERATE, a["mean"] - margin),
+                np.where(flat, a["mean"] + DEGENERATE, a["mean"] + margin))
+
+    def spread_unit(self, a):
+        return a["std"]
+
+
+class IQRDetector(WindowedDetector):
+    kind = P.IQR
+
+    def interval(self, a):
+        margin = self.params["threshold"] * a["iqr"]
+        flat = a["iqr"] == 0
+        return (np.where(flat, a["q1"] - DEGENERATE, a["q1"] - margin),
+                np.where(flat, a["q3"] + DEGENERATE, a["q3"] + margin))
+
+    def spread_unit(self, a):
+        return a["iqr"]
