@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from .alerting import mark_delivery, replay_blocks
+from .detection import builtin_features
 from .schemas import ALERTS, DETECTIONS
 from .timegrid import grid
 
@@ -50,7 +51,7 @@ def detect_window(metric: "MetricConfig", detectors: Sequence, datapoints: pl.Da
         return pl.DataFrame(schema=DETECTIONS)
     stamps = series["timestamp"].to_numpy().astype("datetime64[ms]")
     values = series["value"].fill_null(np.nan).to_numpy()
-    seasonality = _query_seasonality(series, metric) if metric.query_provided_seasonality else None
+    seasonality = _seasonality(series, stamps, metric)
     last_loaded = loaded["timestamp"].max()
     frames = []
     for detector in detectors:
@@ -72,7 +73,10 @@ def _on_grid(datapoints: pl.DataFrame, start: datetime, end: datetime, interval:
         pl.col("value").fill_null(float("nan")))
 
 
-def _query_seasonality(series: pl.DataFrame, metric: "MetricConfig") -> dict[str, np.ndarray]:
+def _seasonality(series: pl.DataFrame, stamps: np.ndarray, metric: "MetricConfig") -> dict[str, np.ndarray]:
+    """The metric's features only, as detectkit: a component naming any other column is a no-op."""
+    if not metric.query_provided_seasonality:
+        return builtin_features(stamps, metric.seasonality_features)
     names = metric.seasonality_features
     parsed = [json.loads(text) if text else {} for text in series["seasonality_data"].fill_null("{}")]
     return {name: np.array([row.get(name) for row in parsed], dtype=object) for name in names}

@@ -303,3 +303,11 @@ def test_bad_channel_params_fail_at_load(project):
     path = project.write("profiles.yml", "alert_channels:\n  hook: {type: webhook, webhook_url: 'ftp://x', colour: red}\n")
     message = load_error(project)
     assert str(path) in message and "alert_channels.hook" in message
+
+
+def test_seasonality_component_the_metric_does_not_load_is_reported(project, caplog):
+    project.metric("orders", MINIMAL + "seasonality_columns: [day_of_week]\n"
+                   "detectors:\n  - type: mad\n    params: {seasonality_components: [hour, day_of_week]}\n")
+    with caplog.at_level("WARNING"):
+        load_project(project.root)
+    assert "detectors[0]" in caplog.text and "['hour']" in caplog.text and "no effect" in caplog.text

@@ -221,3 +221,22 @@ def test_report_asset_writes_page_and_metadata(metric_project):
     assert meta["url"].value.startswith("file://")
     assert meta["size_kb"].value > 1
     assert meta["points"].value == 144
+
+
+def test_detectors_see_only_the_metrics_seasonality_features(project):
+    """As in detectkit: a component naming a feature the metric does not load has no effect."""
+    project.source_table("src", source_frame())
+    base = METRIC.split("alerting:")[0].replace(
+        "params: {window_size: 144, min_samples: 20, threshold: 3.0}",
+        "params: {window_size: 144, min_samples: 20, threshold: 3.0, seasonality_components: [hour]}")
+    rows = {}
+    for label, extra in (("without", ""), ("with", "seasonality_columns: [hour]\n")):
+        project.metric("orders", base + extra)
+        loaded = load_project(project.root)
+        with dg.instance_for_test() as instance:
+            materialize(loaded, MetricContext(loaded, loaded.metrics[0]), instance, "2024-01-03",
+                        tables=("datapoints", "detections"))
+        rows[label] = table(project, "detections").filter(pl.col("detector_name") == "MADDetector")
+        MetricStore(project.storage_dir, "orders").path.unlink()
+    assert "seasonality_groups" not in rows["without"]["detection_metadata"][-1]
+    assert "seasonality_groups" in rows["with"]["detection_metadata"][-1]

@@ -6,11 +6,11 @@ params are rejected when definitions load, not when a run first touches them.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date, datetime, timezone
-from typing import Any, Literal
-
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -18,6 +18,7 @@ from ..partitioning import check_granularity, default_granularity
 from ..timegrid import parse_interval
 from .alert import AlertConfig
 
+log = logging.getLogger(__name__)
 BUILTIN_SEASONALITY = ("day_of_month", "day_of_week", "hour", "is_holiday", "is_weekend", "month")
 DETECTOR_TYPES = ("iqr", "mad", "manual_bounds", "prophet", "timesfm", "zscore")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -211,12 +212,26 @@ class MetricConfig(_Strict):
             check_granularity(granularity, self.interval_seconds)
         except ValueError as exc:
             raise ValueError(f"dagster.partitions: {exc}") from None
+        self._warn_unknown_seasonality()
         for index, alert in enumerate(self.alerting or []):
             try:
                 alert.validate_against_interval(self.interval_seconds)
             except ValueError as exc:
                 raise ValueError(f"alerting[{index}]: {exc}") from None
         return self
+
+    def _warn_unknown_seasonality(self) -> None:
+        """detectkit silently ignores a component naming a feature the metric does not load."""
+        known = set(self.seasonality_features)
+        for index, detector in enumerate(self.detectors):
+            for component in detector.params.get("seasonality_components") or []:
+                names = [component] if isinstance(component, str) else list(component)
+                missing = [n for n in names if n not in known]
+                if missing:
+                    log.warning(
+                        "metric %s, detectors[%d]: seasonality component %s uses %s, which the metric does not "
+                        "load (seasonality_columns: %s); the component has no effect",
+                        self.name, index, component, missing, sorted(known) or "none")
 
     def bind(self, path: Path, project_root: Path) -> "MetricConfig":
         """Remember the file and read `query_file` (relative to the project root)."""
