@@ -24,6 +24,10 @@ class Partitioning:
     cron: str  # refresh cadence of the newest partition
 
 
+def shortest_partition_seconds(granularity: str) -> int:
+    return {"hourly": HOUR, "daily": DAY, "weekly": WEEK, "monthly": 28 * DAY}[granularity]
+
+
 def default_granularity(interval_seconds: int) -> str:
     """About 60 to 1,500 points per partition for common intervals."""
     if interval_seconds < 60:

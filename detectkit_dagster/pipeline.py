@@ -24,6 +24,12 @@ class Window:
     start: datetime  # inclusive
     end: datetime  # exclusive
 
+    def contains(self) -> pl.Expr:
+        return pl.col("timestamp").is_between(self.start, self.end, closed="left")
+
+    def rows(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(self.contains())
+
 
 def build_detectors(metric: "MetricConfig") -> list:
     return [d.build() for d in metric.detectors]
@@ -46,7 +52,7 @@ def detect_window(metric: "MetricConfig", detectors: Sequence, datapoints: pl.Da
     interval = metric.interval_seconds
     history = timedelta(seconds=interval * context_points(detectors))
     series = _on_grid(datapoints, window.start - history, window.end, interval)
-    loaded = datapoints.filter(pl.col("timestamp").is_between(window.start, window.end, closed="left"))
+    loaded = window.rows(datapoints)
     if series.height == 0 or loaded.height == 0:
         return pl.DataFrame(schema=DETECTIONS)
     stamps = series["timestamp"].to_numpy().astype("datetime64[ms]")
@@ -103,9 +109,7 @@ def alert_events(
     first = datapoints["timestamp"].min()
     last = max(w.end for w in windows) - timedelta(seconds=interval)
     events = replay_blocks(detections, datapoints, metric.alerts, interval, first, last)
-    inside = pl.any_horizontal(
-        [pl.col("timestamp").is_between(w.start, w.end, closed="left") for w in windows])
-    events = events.filter(inside)
+    events = events.filter(pl.any_horizontal([w.contains() for w in windows]))
     marked = [
         mark_delivery(events.filter(pl.col("alert_index") == index), alert, now, max_age=max_age)
         for index, alert in enumerate(metric.alerts)

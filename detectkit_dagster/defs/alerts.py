@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from ..pipeline import Window, alert_check, alert_events, build_detectors
+from ..pipeline import alert_check, alert_events, build_detectors
 from ..schemas import DATAPOINTS, DETECTIONS
 from ..storage import MetricStore
 from ..timegrid import utc_now
@@ -51,14 +51,10 @@ def alerts_asset(mc: MetricContext) -> dg.AssetsDefinition:
         detections, datapoints = read_history(mc, detector_ids, max(w.end for w in windows))
         events = alert_events(metric, detections, datapoints, windows, utc_now(), dispatch_max_age(mc))
         yield dg.Output(events, metadata=_metadata(events))
-        outcomes = {key: alert_check(metric, _inside(events, w)) for key, w in zip(context.partition_keys, windows)}
+        outcomes = {key: alert_check(metric, w.rows(events)) for key, w in zip(context.partition_keys, windows)}
         yield from emit_partition_checks(context, spec, outcomes)
 
     return alerts
-
-
-def _inside(events: pl.DataFrame, window: Window) -> pl.DataFrame:
-    return events.filter(pl.col("timestamp").is_between(window.start, window.end, closed="left"))
 
 
 def _metadata(events: pl.DataFrame) -> dict:

@@ -9,9 +9,9 @@ from functools import cached_property
 import dagster as dg
 
 from ..config import MetricConfig, Project
+from ..partitioning import Partitioning, partitioning_for
 from ..pipeline import Window
 from ..sources import QueryTemplateError, SourceDataError, SourceError
-from ..partitioning import Partitioning, partitioning_for
 from .io_manager import naive_window
 
 _PARTITIONS = {

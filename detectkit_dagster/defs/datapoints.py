@@ -1,19 +1,16 @@
 """`<metric>/datapoints`: the metric's query result on its grid, one row per interval."""
 
-
 from datetime import datetime, timedelta
 
 import dagster as dg
-import polars as pl
 
+from ..pipeline import completeness_check
 from ..sources import load_datapoints, make_source
 from ..timegrid import ceil_to_grid, floor_to_grid, utc_now
-from ..pipeline import completeness_check
-from .checks import check_spec, emit_partition_checks
 from .automation import loading_condition
+from .checks import check_spec, emit_partition_checks
 from .common import MetricContext, partition_windows, readable_failures
 from .io_manager import naive_window
-
 
 CHECK = "complete"
 
@@ -52,7 +49,7 @@ def datapoints_asset(mc: MetricContext) -> dg.AssetsDefinition:
             loaded = load_datapoints(metric, source, start, max(start, end))
         yield dg.Output(loaded.frame, metadata=_metadata(loaded, profile_name, start, end))
         outcomes = {
-            key: completeness_check(loaded.frame.filter(pl.col("timestamp").is_between(w.start, w.end, closed="left")))
+            key: completeness_check(w.rows(loaded.frame))
             for key, w in zip(context.partition_keys, partition_windows(context, mc))
         }
         yield from emit_partition_checks(context, spec, outcomes)

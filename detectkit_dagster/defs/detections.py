@@ -5,18 +5,16 @@ import math
 import dagster as dg
 import polars as pl
 
+from ..partitioning import shortest_partition_seconds
 from ..pipeline import anomaly_counts, build_detectors, context_points, detect_windows
 from .automation import downstream_condition
 from .common import MetricContext, partition_windows
 from .io_manager import OWNED_KEYS
 
-# Shortest partition length per granularity, to turn a lookback in points into partitions.
-_MIN_PARTITION_SECONDS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 28 * 86400}
-
-
 def lookback_partitions(mc: MetricContext, points: int) -> int:
+    """Partitions that surely hold `points` intervals before a partition start."""
     seconds = points * mc.metric.interval_seconds
-    return math.ceil(seconds / _MIN_PARTITION_SECONDS[mc.partitioning.granularity])
+    return math.ceil(seconds / shortest_partition_seconds(mc.partitioning.granularity))
 
 
 def detections_asset(mc: MetricContext) -> dg.AssetsDefinition:
