@@ -221,11 +221,32 @@ def test_duplicate_metric_names(project):
     assert str(first) in message and str(second) in message
 
 
-@pytest.mark.parametrize("name", ["orders-per-day", "1orders", "orders; DROP TABLE x"])
-def test_metric_name_must_be_sql_identifier(project, name):
-    project.metric("orders", MINIMAL.replace("name: orders", f"name: '{name}'"))
+@pytest.mark.parametrize("name, problem", [
+    ("orders; DROP TABLE x", "may contain only letters, digits, '_' and '-' (found ';')"),
+    ("orders.daily", "(found '.')"),
+    ("m1\\n", "(found '\\n')"),  # YAML "m1\n": a trailing newline
+    ("", "cannot be empty"),
+    ("x" * 101, "101 characters long; at most 100"),
+])
+def test_bad_metric_names_are_refused(project, name, problem):
+    project.metric("orders", MINIMAL.replace("name: orders", f'name: "{name}"'))
     message = load_error(project)
-    assert "SQL identifier" in message and name in message
+    assert problem in message and "name" in message
+
+
+@pytest.mark.parametrize("name, key", [("orders-per-day", "orders_per_day"), ("1orders", "m_1orders"),
+                                       ("заказы", "______")])
+def test_detectkit_names_keep_their_name_and_map_to_a_safe_key(project, name, key):
+    project.metric("orders", MINIMAL.replace("name: orders", f"name: '{name}'"))
+    metric = load_project(project.root).metrics[0]
+    assert (metric.name, metric.key) == (name, key)
+
+
+def test_names_mapping_to_one_key_collide(project):
+    project.metric("a", MINIMAL.replace("name: orders", "name: orders-daily"))
+    project.metric("b", MINIMAL.replace("name: orders", "name: orders_daily"))
+    message = load_error(project)
+    assert "same asset key 'orders_daily'" in message and "orders-daily" in message
 
 
 def test_query_and_query_file_both_set(project):

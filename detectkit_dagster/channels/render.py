@@ -16,14 +16,11 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from detectkit_dagster.channels.message import AlertMessage
+from detectkit_dagster.errors import TemplateError
 
 _PARSER = string.Formatter()
 TEMPLATE_VARIABLES = tuple(AlertMessage("anomaly", "", "", datetime(2000, 1, 1)).context())
 _HUGE_WIDTH = re.compile(r"\d{4,}")  # `{value:>999999999}` would allocate a gigabyte
-
-
-class TemplateError(ValueError):
-    """A template uses a field form the safe formatter does not allow."""
 
 
 def _refused(field: str, spec: str | None, conversion: str | None) -> bool:

@@ -16,12 +16,10 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from detectkit_dagster.errors import DeliveryError
+
 DEFAULT_TIMEOUT = 10.0
 _EXCERPT = 200
-
-
-class DeliveryError(Exception):
-    """A message was not delivered. The text names the channel and the cause, never a secret."""
 
 
 @contextmanager

@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pydantic
 
+from ..errors import ConfigError  # noqa: F401  (re-exported)
 
-class ConfigError(ValueError):
-    """A config file is invalid. The message names the file, the field and the value."""
-
-    def __init__(self, path: Path | str | None, message: str):
-        self.path = Path(path) if path is not None else None
-        self.detail = message
-        super().__init__(f"{path}: {message}" if path is not None else message)
 
 
 def near_miss(word: str, candidates: typing.Iterable[str]) -> str:

@@ -21,9 +21,31 @@ from .alert import AlertConfig
 log = logging.getLogger(__name__)
 BUILTIN_SEASONALITY = ("day_of_month", "day_of_week", "hour", "is_holiday", "is_weekend", "month")
 DETECTOR_TYPES = ("iqr", "mad", "manual_bounds", "prophet", "timesfm", "zscore")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_NAME_LENGTH = 100
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _TAG = re.compile(r"^[\w-]+$")
 Granularity = Literal["hourly", "daily", "weekly", "monthly"]
+
+
+def check_metric_name(name: str) -> str:
+    """detectkit's rule (letters, digits, '_' and '-'), plus a length that file systems and
+    databases accept."""
+    if not name:
+        raise ValueError("metric name cannot be empty")
+    bad = next((ch for ch in name if not (ch.isalnum() or ch in "_-")), None)
+    if bad is not None:
+        raise ValueError(f"metric name {name!r} may contain only letters, digits, '_' and '-' (found {bad!r})")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"metric name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed")
+    return name
+
+
+def metric_key(name: str) -> str:
+    """The identifier a metric name maps to for asset keys, table and file names: every
+    character other than an ASCII letter, digit or '_' becomes '_', and a name starting with
+    a digit gets the prefix 'm_' ('orders-10min' -> 'orders_10min', '5xx' -> 'm_5xx')."""
+    key = _KEY_UNSAFE.sub("_", name)
+    return f"m_{key}" if key[0].isdigit() else key
 
 
 class _Strict(BaseModel):
@@ -130,15 +152,12 @@ class MetricConfig(_Strict):
     _path: Path | None = PrivateAttr(default=None)
     _sql: str | None = PrivateAttr(default=None)
 
-    @field_validator("name")
+    @field_validator("name", mode="before")
     @classmethod
-    def _sql_identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
-            raise ValueError(
-                f"metric name {value!r} must be an SQL identifier: letters, digits and '_', "
-                "not starting with a digit (it names tables and Dagster asset keys)"
-            )
-        return value
+    def _valid_name(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"metric name must be text, got {type(value).__name__}")
+        return check_metric_name(value)
 
     @field_validator("tags")
     @classmethod
@@ -250,6 +269,11 @@ class MetricConfig(_Strict):
         except ValueError as exc:
             raise ValueError(f"{'query_file' if self.query_file else 'query'}: {exc}") from None
         return self
+
+    @property
+    def key(self) -> str:
+        """The metric's identifier in Dagster asset keys and stored table names."""
+        return metric_key(self.name)
 
     @property
     def path(self) -> Path | None:

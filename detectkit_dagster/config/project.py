@@ -111,7 +111,7 @@ class Project:
 
     def metric(self, name: str) -> MetricConfig:
         for metric in self.metrics:
-            if metric.name == name:
+            if name in (metric.name, metric.key):
                 return metric
         raise KeyError(name)
 
@@ -222,15 +222,19 @@ def load_project(root: Path | str) -> Project:
     disabled = []
     for path in discover_metric_files(root):
         metric = load_metric(path, root)
-        if metric.name in metrics:
-            raise ConfigError(path, f"duplicate metric name {metric.name!r}: already defined in "
-                                    f"{metrics[metric.name].path}")
-        metrics[metric.name] = metric
+        twin = metrics.get(metric.key)
+        if twin is not None and twin.name == metric.name:
+            raise ConfigError(path, f"duplicate metric name {metric.name!r}: already defined in {twin.path}")
+        if twin is not None:
+            raise ConfigError(path, f"metric name {metric.name!r} and {twin.name!r} (in {twin.path}) map to the "
+                                    f"same asset key {metric.key!r} ('-' and other characters become '_'); "
+                                    "rename one of them")
+        metrics[metric.key] = metric
     for metric in list(metrics.values()):
         _check_references(metric, profiles)
         if not metric.enabled:
             disabled.append(metric.name)
-            del metrics[metric.name]
+            del metrics[metric.key]
     _check_error_channels(config, profiles, root)
     return Project(root, config, profiles, tuple(metrics.values()), tuple(disabled))
 

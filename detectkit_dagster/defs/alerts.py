@@ -25,7 +25,7 @@ def dispatch_max_age(mc: MetricContext) -> timedelta:
 
 
 def read_history(mc: MetricContext, detector_ids: list[str], end) -> tuple[pl.DataFrame, pl.DataFrame]:
-    store = MetricStore(mc.project.storage_dir, mc.name)
+    store = MetricStore(mc.project.storage_dir, mc.ident)
     datapoints = store.read_range("datapoints", None, end, schema=DATAPOINTS)
     detections = store.read_range("detections", None, end, order_by=("timestamp", "detector_id"), schema=DETECTIONS)
     return detections.filter(pl.col("detector_id").is_in(detector_ids)), datapoints

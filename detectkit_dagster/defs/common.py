@@ -11,7 +11,7 @@ import dagster as dg
 from ..config import MetricConfig, Project
 from ..partitioning import Partitioning, partitioning_for
 from ..pipeline import Window
-from ..sources import QueryTemplateError, SourceDataError, SourceError
+from ..errors import DetectkitError
 from .io_manager import naive_window
 
 _PARTITIONS = {
@@ -29,10 +29,16 @@ class MetricContext:
 
     @property
     def name(self) -> str:
+        """The metric's name as its file gives it (for people: messages, reports, alerts)."""
         return self.metric.name
 
+    @property
+    def ident(self) -> str:
+        """The metric's identifier in asset keys, group, pool and stored table names."""
+        return self.metric.key
+
     def key(self, table: str) -> dg.AssetKey:
-        return dg.AssetKey([self.name, table])
+        return dg.AssetKey([self.ident, table])
 
     @cached_property
     def partitioning(self) -> Partitioning:
@@ -48,7 +54,7 @@ class MetricContext:
     @property
     def pool(self) -> str:
         """One DuckDB file per metric, one writer per file: a pool per metric."""
-        return f"detectkit_{self.name}"
+        return f"detectkit_{self.ident}"
 
     def asset_args(self, table: str, description: str, kinds: set[str]) -> dict:
         metric = self.metric
@@ -56,7 +62,7 @@ class MetricContext:
         text = f"{metric.description}\n\n{description}" if metric.description else description
         return dict(
             key=self.key(table),
-            group_name=self.name,
+            group_name=self.ident,
             description=text,
             owners=list(metric.dagster.owners) or None,
             tags=tags or None,
@@ -73,7 +79,7 @@ def readable_failures(mc: MetricContext, what: str):
     """Known data and source problems fail the step with one clear line, not a traceback."""
     try:
         yield
-    except (SourceError, SourceDataError, QueryTemplateError) as exc:
+    except DetectkitError as exc:
         path = mc.metric.path
         raise dg.Failure(
             description=f"{what} of metric {mc.name!r} failed: {exc}",

@@ -63,9 +63,9 @@ def _clean_op(mc: MetricContext) -> dg.OpDefinition:
     detector_ids = [d.detector_id for d in build_detectors(mc.metric)]
     config_ids = [a.config_id for a in mc.metric.alerts]
 
-    @dg.op(name=f"clean_{mc.name}", pool=mc.pool)
+    @dg.op(name=f"clean_{mc.ident}", pool=mc.pool)
     def clean_metric(context: dg.OpExecutionContext) -> dg.Output[None]:
-        store = MetricStore(mc.project.storage_dir, mc.name)
+        store = MetricStore(mc.project.storage_dir, mc.ident)
         removed = {
             "detections": store.delete_other_keys("detections", "detector_id", detector_ids),
             "alerts": store.delete_other_keys("alerts", "config_id", config_ids),

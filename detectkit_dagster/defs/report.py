@@ -30,7 +30,7 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
         automation_condition=downstream_condition(),
     )
     def report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        store = MetricStore(project.storage_dir, mc.name)
+        store = MetricStore(project.storage_dir, mc.ident)
         written = None
         for key, window in zip(context.partition_keys, partition_windows(context, mc)):
             start = window.end - span

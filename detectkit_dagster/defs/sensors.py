@@ -41,8 +41,8 @@ def collect_new_events(instance: dg.DagsterInstance, project: Project, ledger: L
     queued = 0
     for metric in project.metrics:
         result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey([metric.name, "alerts"]),
-                                  after_storage_id=ledger.after.get(metric.name)),
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey([metric.key, "alerts"]),
+                                  after_storage_id=ledger.after.get(metric.key)),
             limit=1000, ascending=True,
         )
         for record in result.records:
@@ -51,7 +51,7 @@ def collect_new_events(instance: dg.DagsterInstance, project: Project, ledger: L
                 index = event["alert_index"]
                 if index < len(metric.alerts):
                     queued += ledger.add(metric.name, event, metric.alerts[index].channels)
-            ledger.after[metric.name] = record.storage_id
+            ledger.after[metric.key] = record.storage_id
     return queued
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from ..detection import builtin_features
+from ..errors import SourceDataError
 from ..schemas import DATAPOINTS
 from ..timegrid import grid
 from .template import render_query
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-
-class SourceDataError(ValueError):
-    """The query ran but its result cannot be used as this metric's data."""
 
 
 @dataclass

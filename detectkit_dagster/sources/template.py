@@ -7,11 +7,9 @@ from datetime import datetime
 
 import jinja2
 
+from ..errors import TemplateError
+
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-class QueryTemplateError(ValueError):
-    pass
 
 
 def _env_var(name: str, default: str | None = None) -> str:
@@ -19,7 +17,7 @@ def _env_var(name: str, default: str | None = None) -> str:
         return os.environ[name]
     if default is not None:
         return default
-    raise QueryTemplateError(f"environment variable {name} is not set")
+    raise TemplateError(f"environment variable {name} is not set")
 
 
 _ENV = jinja2.Environment(
@@ -36,7 +34,7 @@ def check_template(sql: str) -> None:
     try:
         _ENV.parse(sql)
     except jinja2.TemplateSyntaxError as exc:
-        raise QueryTemplateError(f"invalid query template syntax at line {exc.lineno}: {exc.message}") from None
+        raise TemplateError(f"invalid query template syntax at line {exc.lineno}: {exc.message}") from None
 
 
 def render_query(sql: str, start: datetime, end: datetime, interval_seconds: int) -> str:
@@ -48,9 +46,9 @@ def render_query(sql: str, start: datetime, end: datetime, interval_seconds: int
             interval_seconds=interval_seconds,
         )
     except jinja2.TemplateSyntaxError as exc:
-        raise QueryTemplateError(f"invalid query template syntax at line {exc.lineno}: {exc.message}") from None
+        raise TemplateError(f"invalid query template syntax at line {exc.lineno}: {exc.message}") from None
     except jinja2.UndefinedError as exc:
-        raise QueryTemplateError(
+        raise TemplateError(
             f"query template uses an unknown variable ({exc.message}); "
             "available: dtk_start_time, dtk_end_time, interval_seconds, env_var('NAME')"
         ) from None

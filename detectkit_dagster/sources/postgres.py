@@ -1,8 +1,4 @@
-"""Where metric SQL runs: an embedded DuckDB file or a PostgreSQL server.
-
-Each backend returns the query result as a polars DataFrame and turns every failure
-into a `SourceError` whose message is safe to show (no passwords).
-"""
+"""A PostgreSQL server as a metric source (psycopg 3, rows into polars without pandas)."""
 
 from __future__ import annotations
 
@@ -10,35 +6,11 @@ import decimal
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from ..config.profiles import DuckDBProfile, PostgresProfile
-
-
-class SourceError(RuntimeError):
-    """The source could not be reached or the query failed."""
-
-
-@dataclass(frozen=True)
-class DuckDBSource:
-    path: Path
-
-    @property
-    def label(self) -> str:
-        return f"duckdb file {self.path}"
-
-    def fetch(self, sql: str) -> pl.DataFrame:
-        if not self.path.exists():
-            raise SourceError(f"source database not found: {self.path}")
-        try:
-            with duckdb.connect(str(self.path), read_only=True) as con:
-                relation = con.sql(sql)
-                if relation is None:
-                    raise SourceError(f"query on {self.label} returned no result set")
-                return pl.DataFrame(relation)
-        except duckdb.Error as exc:
-            raise SourceError(f"query failed on {self.label}: {_first_line(exc)}") from None
+from ..config.profiles import PostgresProfile
+from ..errors import SourceError
+from .base import first_line, register
 
 
 @dataclass(frozen=True)
@@ -85,7 +57,7 @@ class PostgresSource:
         return pl.DataFrame(columns, strict=False)
 
     def _safe(self, exc: Exception) -> str:
-        text = _first_line(exc)
+        text = first_line(exc)
         for secret in (self.profile.password, self.profile.dsn):
             if secret is not None and secret.get_secret_value():
                 text = text.replace(secret.get_secret_value(), "***")
@@ -97,14 +69,6 @@ def _plain(value):
     return float(value) if isinstance(value, decimal.Decimal) else value
 
 
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def make_source(profile, root: Path):
-    if isinstance(profile, DuckDBProfile):
-        path = Path(profile.path)
-        return DuckDBSource(path if path.is_absolute() else root / path)
-    if isinstance(profile, PostgresProfile):
-        return PostgresSource(profile)
-    raise SourceError(f"unsupported profile type: {profile!r}")
+@register("postgres", "postgresql")
+def _from_profile(profile, root: Path) -> PostgresSource:
+    return PostgresSource(profile)
