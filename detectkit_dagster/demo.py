@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from .storage import _ArrowStream
+from .storage import ArrowStream
 
 SEED = 20261127
 HISTORY_DAYS = 60
@@ -131,7 +131,7 @@ def build_demo_source(path: Path, now: datetime) -> dict[str, int]:
     with duckdb.connect(str(tmp)) as con:
         for name, build in TABLES.items():
             frame = build(today, now)
-            con.register("incoming", _ArrowStream(frame))
+            con.register("incoming", ArrowStream(frame))
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
             counts[name] = frame.height
     tmp.replace(path)

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from detectkit_dagster.storage import _ArrowStream
+from detectkit_dagster.storage import ArrowStream
 from support.postgres import PostgresServer, start_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ class ProjectDir:
         path = self.root / "data" / "source.duckdb"
         path.parent.mkdir(parents=True, exist_ok=True)
         with duckdb.connect(str(path)) as con:
-            con.register("incoming", _ArrowStream(frame))
+            con.register("incoming", ArrowStream(frame))
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")
 
     def source_sql(self, sql: str) -> None:

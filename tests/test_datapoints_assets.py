@@ -11,7 +11,7 @@ from detectkit_dagster.defs.common import MetricContext
 from detectkit_dagster.defs.datapoints import load_range
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
-from detectkit_dagster.storage import MetricStore
+from detectkit_dagster.storage import DuckDBMetricStore as MetricStore
 
 from conftest import SIMPLE_METRIC, series
 

@@ -163,7 +163,7 @@ def test_test_alert_job_sends_through_every_channel(live):
 
 def test_clean_removes_rows_of_unconfigured_detectors(live):
     project, _ = live
-    from detectkit_dagster.storage import MetricStore
+    from detectkit_dagster.storage import DuckDBMetricStore as MetricStore
     with Recorder() as hook, dg.instance_for_test() as instance:
         materialize_all(project, instance, hook)
         project.metric("errors", (project.root / "metrics" / "errors.yml").read_text().replace("150", "160"))

@@ -13,7 +13,7 @@ from detectkit_dagster.config import load_project
 from detectkit_dagster.defs.common import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
-from detectkit_dagster.storage import MetricStore
+from detectkit_dagster.storage import DuckDBMetricStore as MetricStore
 
 from conftest import series
 

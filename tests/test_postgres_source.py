@@ -10,7 +10,7 @@ from detectkit_dagster.config import load_project
 from detectkit_dagster.defs.common import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.sources import SourceError, load_datapoints, make_source
-from detectkit_dagster.storage import MetricStore
+from detectkit_dagster.storage import DuckDBMetricStore as MetricStore
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 METRIC = """\

@@ -7,7 +7,7 @@ import polars as pl
 
 from ..pipeline import alert_check, alert_events, build_detectors
 from ..schemas import DATAPOINTS, DETECTIONS
-from ..storage import MetricStore
+from ..storage import open_storage
 from ..timegrid import utc_now
 from .checks import check_spec, emit_partition_checks
 from .automation import downstream_condition
@@ -25,7 +25,7 @@ def dispatch_max_age(mc: MetricContext) -> timedelta:
 
 
 def read_history(mc: MetricContext, detector_ids: list[str], end) -> tuple[pl.DataFrame, pl.DataFrame]:
-    store = MetricStore(mc.project.storage_dir, mc.ident)
+    store = open_storage(mc.project).metric(mc.ident)
     datapoints = store.read_range("datapoints", None, end, schema=DATAPOINTS)
     detections = store.read_range("detections", None, end, order_by=("timestamp", "detector_id"), schema=DETECTIONS)
     return detections.filter(pl.col("detector_id").is_in(detector_ids)), datapoints

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from ..schemas import TABLE_SCHEMAS
-from ..storage import MetricStore
+from ..storage import DuckDBStorage, MetricStore
 
 
 OWNED_KEYS = "detectkit/owned_keys"
@@ -28,7 +28,7 @@ class MetricStoreIOManager(dg.ConfigurableIOManager):
     storage_dir: str
 
     def _store(self, key: dg.AssetKey) -> tuple[MetricStore, str]:
-        return MetricStore(self.storage_dir, key.path[0]), key.path[-1]
+        return DuckDBStorage(self.storage_dir).metric(key.path[0]), key.path[-1]
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
         if obj is None:

@@ -5,7 +5,7 @@ import dagster as dg
 from ..channels import DeliveryError, build_channel, test_message
 from ..config import Project
 from ..pipeline import build_detectors
-from ..storage import MetricStore
+from ..storage import open_storage
 from ..timegrid import utc_now
 from .common import MetricContext
 
@@ -65,7 +65,7 @@ def _clean_op(mc: MetricContext) -> dg.OpDefinition:
 
     @dg.op(name=f"clean_{mc.ident}", pool=mc.pool)
     def clean_metric(context: dg.OpExecutionContext) -> dg.Output[None]:
-        store = MetricStore(mc.project.storage_dir, mc.ident)
+        store = open_storage(mc.project).metric(mc.ident)
         removed = {
             "detections": store.delete_other_keys("detections", "detector_id", detector_ids),
             "alerts": store.delete_other_keys("alerts", "config_id", config_ids),

@@ -8,7 +8,7 @@ import polars as pl
 from ..pipeline import build_detectors
 from ..reporting import ReportInput, write_report
 from ..schemas import ALERTS, DATAPOINTS, DETECTIONS
-from ..storage import MetricStore
+from ..storage import open_storage
 from ..timegrid import utc_now
 from .automation import downstream_condition
 from .common import MetricContext, partition_windows
@@ -30,7 +30,7 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
         automation_condition=downstream_condition(),
     )
     def report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        store = MetricStore(project.storage_dir, mc.ident)
+        store = open_storage(project).metric(mc.ident)
         written = None
         for key, window in zip(context.partition_keys, partition_windows(context, mc)):
             start = window.end - span

@@ -1,4 +1,4 @@
-"""DuckDB storage of a metric's tables: one file per metric, time-range replace in one transaction.
+"""The embedded store: one DuckDB file per metric, time-range replace in one transaction.
 
 One file per metric lets different metrics write in parallel (DuckDB allows a single
 writer process per file). Connections are opened per call and closed at once, so no
@@ -23,7 +23,7 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-class MetricStore:
+class DuckDBMetricStore:
     """Tables of one metric in `<directory>/<metric>.duckdb`."""
 
     def __init__(self, directory: Path | str, metric: str):
@@ -41,7 +41,7 @@ class MetricStore:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with duckdb.connect(str(self.path)) as con:
-            con.register("incoming", _ArrowStream(frame))
+            con.register("incoming", ArrowStream(frame))
             con.begin()
             try:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {_ident(table)} AS SELECT * FROM incoming LIMIT 0")
@@ -98,7 +98,7 @@ class MetricStore:
                 con.execute(f"ALTER TABLE {_ident(table)} ADD COLUMN {_ident(name)} {types[name]}")
 
 
-class _ArrowStream:
+class ArrowStream:
     """Hands a polars frame to DuckDB through the Arrow C stream interface (no pyarrow needed)."""
 
     def __init__(self, frame: pl.DataFrame):
@@ -128,3 +128,13 @@ def _range_filter(
         clauses.append(f"{_ident(column)} < ?")
         params.append(end)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+class DuckDBStorage:
+    """`<directory>/<metric key>.duckdb` per metric."""
+
+    def __init__(self, directory: Path | str):
+        self.directory = Path(directory)
+
+    def metric(self, key: str) -> DuckDBMetricStore:
+        return DuckDBMetricStore(self.directory, key)

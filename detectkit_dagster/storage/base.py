@@ -1,0 +1,37 @@
+"""The store protocol: a metric's tables (datapoints, detections, alerts, ...) by time range.
+
+Every backend keeps the same contract: a write replaces exactly the rows of its time range
+(and, when scoped, of its keys) in one transaction, so a re-run leaves one copy and a failed
+write leaves the previous rows; new columns are added on write; reads return rows ordered as
+asked, or an empty frame with the given schema when nothing is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import polars as pl
+
+Scope = tuple[str, list[str]]  # (key column, keys owned by the writer)
+
+
+class MetricStore(Protocol):
+    """The stored tables of one metric."""
+
+    def replace_range(self, table: str, frame: pl.DataFrame, start: datetime | None, end: datetime | None,
+                      column: str = "timestamp", scope: Scope | None = None) -> None: ...
+
+    def read_range(self, table: str, start: datetime | None = None, end: datetime | None = None,
+                   column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",),
+                   schema: dict | None = None) -> pl.DataFrame: ...
+
+    def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int: ...
+
+    def tables(self) -> list[str]: ...
+
+
+class Storage(Protocol):
+    """Where a project keeps the tables of all its metrics."""
+
+    def metric(self, key: str) -> MetricStore: ...
