@@ -34,3 +34,40 @@ def prepare_dagster_home(root: Path) -> Path:
         config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def select_metrics(project, selectors: list[str]) -> list:
+    """Metrics matching any selector: a name or key, a glob over names (`orders*`), or `tag:T`.
+
+    No selector selects every metric; a selector that matches nothing is an error naming it.
+    """
+    from fnmatch import fnmatchcase
+
+    from ..errors import ConfigError
+
+    if not selectors:
+        return list(project.metrics)
+    chosen = []
+    for selector in selectors:
+        if selector.startswith("tag:"):
+            tag = selector[4:]
+            found = [m for m in project.metrics if tag in (m.tags or [])]
+        else:
+            found = [m for m in project.metrics
+                     if fnmatchcase(m.name, selector) or fnmatchcase(m.key, selector)]
+        if not found:
+            names = ", ".join(m.name for m in project.metrics) or "none"
+            raise ConfigError(None, f"--select {selector!r} matches no metric (metrics: {names})")
+        chosen.extend(m for m in found if m not in chosen)
+    return chosen
+
+
+def parse_day(text: str):
+    """`2026-11-01` or `2026-11-01 06:00[:00]` as a naive-UTC datetime (argparse type)."""
+    import argparse
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or time: {text!r} (use YYYY-MM-DD or 'YYYY-MM-DD HH:MM')")
