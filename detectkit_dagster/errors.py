@@ -28,7 +28,15 @@ class TemplateError(DetectkitError, ValueError):
 
 
 class SourceError(DetectkitError):
-    """The source could not be reached, or the query failed."""
+    """The source could not be reached, or the query failed.
+
+    `retryable` marks a failure that may pass on its own (refused or lost connection, a
+    deadline, a server shutting down); a wrong query or wrong data is not.
+    """
+
+    def __init__(self, message: str, retryable: bool = False):
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class SourceDataError(SourceError, ValueError):

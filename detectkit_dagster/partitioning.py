@@ -22,6 +22,11 @@ class Partitioning:
     granularity: str  # hourly | daily | weekly | monthly
     start: datetime  # first partition start (aligned)
     cron: str  # refresh cadence of the newest partition
+    close_cron: str  # when the previous partition's last interval is complete: load it once more
+
+
+def longest_partition_seconds(granularity: str) -> int:
+    return {"hourly": HOUR, "daily": DAY, "weekly": WEEK, "monthly": 31 * DAY}[granularity]
 
 
 def shortest_partition_seconds(granularity: str) -> int:
@@ -76,10 +81,25 @@ def default_cron(interval_seconds: int) -> str:
     return "0 * * * *"
 
 
+def close_cron(granularity: str, delay_seconds: int) -> str:
+    """The first minute at which a partition's last interval is complete: its end plus the
+    loading delay (rounded up to a minute), on the partition's boundary schedule."""
+    minutes = -(-delay_seconds // 60)
+    minute, hour, days = minutes % 60, minutes // 60 % 24, minutes // 1440
+    if granularity == "hourly":
+        return f"{minute} * * * *"
+    if granularity == "daily":
+        return f"{minute} {hour} * * *"
+    if granularity == "weekly":
+        return f"{minute} {hour} * * {days % 7}"
+    return f"{minute} {hour} {min(1 + days, 28)} * *"
+
+
 def partitioning_for(metric: "MetricConfig") -> Partitioning:
     interval = metric.interval_seconds
     granularity = metric.dagster.partitions or default_granularity(interval)
     check_granularity(granularity, interval)
     assert metric.loading_start_time is not None
     start = partition_floor(metric.loading_start_time, granularity)
-    return Partitioning(granularity, start, metric.dagster.cron or default_cron(interval))
+    return Partitioning(granularity, start, metric.dagster.cron or default_cron(interval),
+                        close_cron(granularity, metric.loading_delay_seconds))

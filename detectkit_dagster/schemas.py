@@ -36,14 +36,23 @@ ALERTS = {
     "hold_reason": pl.Utf8,
 }
 
+# The replay state of each alert block at a moment (see pipeline.alerts); `timestamp` is the moment.
+ALERT_STATE = {
+    "timestamp": TS,
+    "state_key": pl.Utf8,
+    "state": pl.Utf8,
+}
+
 TABLE_SCHEMAS = {
     "datapoints": DATAPOINTS,
     "detections": DETECTIONS,
     "alerts": ALERTS,
+    "alert_state": ALERT_STATE,
 }
 
 TABLE_ORDER = {
     "datapoints": ("timestamp",),
     "detections": ("timestamp", "detector_id"),
     "alerts": ("timestamp", "alert_index", "kind"),
+    "alert_state": ("timestamp", "state_key"),
 }

@@ -7,8 +7,9 @@ import polars as pl
 import pytest
 
 from detectkit_dagster.config import load_project
-from detectkit_dagster.defs.common import MetricContext
+from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.datapoints import load_range
+from detectkit_dagster.pipeline import Window
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
 from detectkit_dagster.storage import DuckDBMetricStore as MetricStore
@@ -49,7 +50,7 @@ def test_partition_is_materialized_with_metadata(project):
         result = run(loaded, mc, instance, "2024-01-02")
         (event,) = result.get_asset_materialization_events()
         meta = {k: v.value for k, v in event.materialization.metadata.items()}
-    assert meta["rows"] == 144 and meta["missing_points"] == 0
+    assert meta["dagster/partition_row_count"] == 144 and meta["missing_points"] == 0
     assert meta["first_timestamp"] == "2024-01-02 00:00:00"
     assert meta["last_timestamp"] == "2024-01-02 23:50:00"
     assert meta["off_grid_rows_dropped"] == 0
@@ -126,7 +127,7 @@ def test_single_run_range_equals_partition_by_partition(project):
 
 def test_in_progress_partition_loads_complete_intervals_only(project):
     _, mc = setup(project)
-    window = mc.partitions_def.time_window_for_partition_key("2024-01-03")
+    window = Window(datetime(2024, 1, 3), datetime(2024, 1, 4))
     start, end = load_range(mc, window, now=datetime(2024, 1, 3, 5, 7))
     assert (start, end) == (datetime(2024, 1, 3), datetime(2024, 1, 3, 5, 0))
     start, end = load_range(mc, window, now=datetime(2024, 1, 9))

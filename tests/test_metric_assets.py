@@ -10,7 +10,7 @@ import pytest
 
 from detectkit_dagster.alerting import replay_blocks
 from detectkit_dagster.config import load_project
-from detectkit_dagster.defs.common import MetricContext
+from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
 from detectkit_dagster.storage import DuckDBMetricStore as MetricStore
@@ -197,15 +197,25 @@ def test_suppressed_and_disabled_blocks_store_held_events(metric_project):
     assert "alert block disabled" in reasons
 
 
-def test_alert_materialization_metadata_counts_events(metric_project):
+def test_each_partition_of_a_range_run_carries_its_own_numbers(metric_project):
     project, loaded, mc = metric_project
     with dg.instance_for_test() as instance:
         result = materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
-        meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
-                    if e.asset_key == mc.key("alerts"))
-    events = table(project, "alerts")
-    assert meta["anomaly_alerts"].value == int((events["kind"] == "anomaly").sum())
-    assert meta["no_data_alerts"].value == int((events["kind"] == "no_data").sum())
+        metas = {(e.asset_key.path[-1], e.partition): e.materialization.metadata
+                 for e in result.get_asset_materialization_events()}
+    events, detections = table(project, "alerts"), table(project, "detections")
+    assert events.height and len({metas[("alerts", k)]["anomaly_alerts"].value for k in KEYS}) > 1
+    for key in KEYS:
+        day = pl.col("timestamp").dt.strftime("%Y-%m-%d") == key
+        alerts, dets = metas[("alerts", key)], metas[("detections", key)]
+        assert alerts["anomaly_alerts"].value == events.filter(day & (pl.col("kind") == "anomaly")).height
+        assert alerts["no_data_alerts"].value == events.filter(day & (pl.col("kind") == "no_data")).height
+        assert alerts["dagster/partition_row_count"].value == events.filter(day).height
+        assert dets["dagster/partition_row_count"].value == detections.filter(day).height
+        assert dets["anomalies"].value == detections.filter(day)["is_anomaly"].sum()
+        points = metas[("datapoints", key)]
+        assert points["dagster/partition_row_count"].value == 144
+        assert points["missing_points"].value == len([g for g in (200, 201, 202, 500) if g // 144 == KEYS.index(key)])
 
 
 def test_report_asset_writes_page_and_metadata(metric_project):
@@ -218,9 +228,28 @@ def test_report_asset_writes_page_and_metadata(metric_project):
     page = project.root / "reports" / "orders" / "2024-01-03.html"
     assert page.exists() and (project.root / "reports" / "orders.html").exists()
     assert meta["path"].value == str(page)
-    assert meta["url"].value.startswith("file://")
+    assert "url" not in meta and "dagster/uri" not in meta  # no web address without report_base_url
     assert meta["size_kb"].value > 1
     assert meta["points"].value == 144
+    assert "data:image/png;base64," in meta["chart"].value
+
+
+def test_report_links_use_the_report_base_url(metric_project):
+    project, _, _ = metric_project
+    project.write("detectkit_project.yml", "report_base_url: https://reports.example.com/shop/\n")
+    loaded = load_project(project.root)
+    mc = MetricContext(loaded, loaded.metrics[0])
+    with dg.instance_for_test() as instance:
+        result = materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[2]},
+                             tables=("datapoints", "detections", "alerts", "report"))
+        metas = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()
+                 if e.asset_key == mc.key("report")}
+    newest = metas[KEYS[2]]
+    assert newest["dagster/uri"].value == "https://reports.example.com/shop/orders/2024-01-03.html"
+    assert newest["current_report"].value == "https://reports.example.com/shop/orders.html"
+    # A range run writes the newest partition's page only, and says so on the others.
+    assert not (project.root / "reports" / "orders" / "2024-01-01.html").exists()
+    assert "not written" in metas[KEYS[0]]["report"].value
 
 
 def test_detectors_see_only_the_metrics_seasonality_features(project):

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from detectkit_dagster.config import load_project
-from detectkit_dagster.defs.common import MetricContext
+from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.sources import SourceError, load_datapoints, make_source
 from detectkit_dagster.storage import DuckDBMetricStore as MetricStore

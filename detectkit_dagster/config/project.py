@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -55,6 +55,8 @@ class ProjectConfig(BaseModel):
     reports_dir: str = "reports"
     outbox_dir: str = "outbox"
     report_self_contained: bool = False
+    report_base_url: str | None = None  # where reports_dir is served (a web server or bucket)
+    executor: Literal["in_process", "multiprocess"] = "in_process"
 
     @field_validator("name")
     @classmethod
@@ -62,6 +64,13 @@ class ProjectConfig(BaseModel):
         if not re.fullmatch(r"[\w\- ]+", value):
             raise ValueError("project name may contain letters, digits, '_', '-' and spaces")
         return value
+
+    @field_validator("report_base_url")
+    @classmethod
+    def _report_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().startswith(("http://", "https://")):
+            raise ValueError(f"report_base_url must start with http:// or https://, got {value!r}")
+        return value.strip() if value else None
 
     @field_validator("alert_help_url")
     @classmethod

@@ -1,24 +1,51 @@
-"""Keeping the newest partition fresh without anyone clicking: cron on loading, eager after it."""
+"""Keeping metrics fresh without anyone clicking.
+
+`datapoints` loads the newest partition on the metric's cron, at once when it is missing, and
+the previous partition once more when its last interval (plus `loading_delay`) is complete,
+since that interval completes only after the partition boundary. Older partitions are never
+touched. Everything downstream follows the partitions that were loaded, in the same tick.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Iterable
 
 import dagster as dg
 
+from ..partitioning import Partitioning, longest_partition_seconds
 
-def loading_condition(cron: str) -> dg.AutomationCondition:
-    return dg.AutomationCondition.on_cron(cron, cron_timezone="UTC")
-
-
-def downstream_condition() -> dg.AutomationCondition:
-    """Eager, but without waiting for lookback partitions that were never loaded: on a fresh
-    install only the newest datapoints partition exists, and it must still be monitored."""
-    return dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+AC = dg.AutomationCondition
+_JUST_OVER = timedelta(seconds=1)
 
 
-def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+def _newest_two(partitioning: Partitioning, delay_seconds: int) -> AC:
+    """The newest partition and the one(s) whose last interval completes after the boundary."""
+    reach = longest_partition_seconds(partitioning.granularity) + delay_seconds
+    return AC.in_latest_time_window(timedelta(seconds=reach) + _JUST_OVER)
+
+
+def loading_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
+    newest = AC.in_latest_time_window() & (
+        AC.cron_tick_passed(partitioning.cron, cron_timezone="UTC") | AC.newly_missing()).since_last_handled()
+    previous = (_newest_two(partitioning, delay_seconds) & ~AC.in_latest_time_window()
+                & AC.cron_tick_passed(partitioning.close_cron, cron_timezone="UTC").since_last_handled())
+    return ((newest | previous) & ~AC.in_progress()).with_label("newest on cron, previous once complete")
+
+
+def downstream_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
+    """Dagster's eager, over the same partitions loading may request."""
+    return AC.eager().replace("in_latest_time_window", _newest_two(partitioning, delay_seconds))
+
+
+def automation_sensor(asset_keys: Iterable[dg.AssetKey]) -> dg.AutomationConditionSensorDefinition:
     # RUNNING by default: in open-source Dagster nothing is automated until this sensor runs.
+    # It targets this project's assets only, so the project merges into a larger Definitions.
     return dg.AutomationConditionSensorDefinition(
         "detectkit_automation",
-        target=dg.AssetSelection.all(),
+        target=dg.AssetSelection.assets(*asset_keys),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
-        description="Loads each metric's newest partition on its cron and updates everything downstream.",
+        description="Loads each metric's newest partition on its cron (and the previous one once it is "
+                    "complete) and updates everything downstream.",
     )

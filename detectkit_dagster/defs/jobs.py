@@ -4,10 +4,10 @@ import dagster as dg
 
 from ..channels import DeliveryError, build_channel, test_message
 from ..config import Project
-from ..pipeline import build_detectors
-from ..storage import open_storage
+from ..pipeline import STATE_TABLE, build_detectors, state_key
 from ..timegrid import utc_now
-from .common import MetricContext
+from .context import MetricContext, metric_contexts
+from .resources import STORAGE
 
 
 class TestAlertConfig(dg.Config):
@@ -49,7 +49,7 @@ def test_alert_job(project: Project) -> dg.JobDefinition:
 
 def clean_job(project: Project) -> dg.JobDefinition:
     """One op per metric, each in its metric's pool, so cleaning never fights a running write."""
-    ops = [_clean_op(MetricContext(project, m)) for m in project.metrics]
+    ops = [_clean_op(mc) for mc in metric_contexts(project)]
 
     @dg.job(name="clean", description="Delete stored rows of detectors and alert blocks that are no longer configured.")
     def clean():
@@ -62,13 +62,15 @@ def clean_job(project: Project) -> dg.JobDefinition:
 def _clean_op(mc: MetricContext) -> dg.OpDefinition:
     detector_ids = [d.detector_id for d in build_detectors(mc.metric)]
     config_ids = [a.config_id for a in mc.metric.alerts]
+    state_keys = [state_key(c, detector_ids) for c in config_ids]
 
-    @dg.op(name=f"clean_{mc.ident}", pool=mc.pool)
+    @dg.op(name=f"clean_{mc.ident}", pool=mc.pool, required_resource_keys={STORAGE})
     def clean_metric(context: dg.OpExecutionContext) -> dg.Output[None]:
-        store = open_storage(mc.project).metric(mc.ident)
+        store = getattr(context.resources, STORAGE).metric(mc.ident)
         removed = {
             "detections": store.delete_other_keys("detections", "detector_id", detector_ids),
             "alerts": store.delete_other_keys("alerts", "config_id", config_ids),
+            "alert_state": store.delete_other_keys(STATE_TABLE, "state_key", state_keys),
         }
         context.log.info("%s: removed %s", mc.name, removed)
         return dg.Output(None, metadata={f"removed_{k}_rows": v for k, v in removed.items()})

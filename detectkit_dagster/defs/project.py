@@ -2,39 +2,77 @@
 
 from __future__ import annotations
 
+import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster._utils.schedules import cron_string_iterator
 
 from ..config import Project, load_project
 from .alerts import alerts_asset
 from .automation import automation_sensor
-from .common import MetricContext
+from .context import MetricContext, metric_contexts
 from .datapoints import datapoints_asset
 from .detections import detections_asset
-from .io_manager import MetricStoreIOManager
+from .io_manager import metric_tables_io_manager
 from .jobs import clean_job, test_alert_job
+from .metadata import git_links
 from .report import report_asset
+from .resources import STORAGE, project_storage
 from .sensors import dispatch_sensor, error_alert_sensor
 
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
-def metric_definitions(mc: MetricContext) -> dg.Definitions:
-    assets = [datapoints_asset(mc), detections_asset(mc), alerts_asset(mc), report_asset(mc)]
-    return dg.Definitions(assets=assets)
+
+def metric_assets(mc: MetricContext, storage) -> list[dg.AssetsDefinition]:
+    def table_name(table: str) -> str:
+        return storage.table_name(mc.ident, table)
+
+    return [
+        datapoints_asset(mc, table_name("datapoints")),
+        detections_asset(mc, table_name("detections")),
+        alerts_asset(mc, table_name("alerts"), freshness_policy(mc)),
+        report_asset(mc),
+    ]
+
+
+def freshness_policy(mc: MetricContext) -> dg.FreshnessPolicy:
+    """Alerts older than about three refresh periods mean the monitor stopped running."""
+    ticks = cron_string_iterator(1_700_000_000, mc.partitioning.cron, "UTC")
+    times = [next(ticks).timestamp() for _ in range(4)]
+    period = max(b - a for a, b in zip(times, times[1:]))
+    return dg.FreshnessPolicy.time_window(fail_window=timedelta(seconds=3 * period),
+                                          warn_window=timedelta(seconds=2 * period))
 
 
 def shared_resources(project: Project) -> dict:
-    return {"detectkit_io": MetricStoreIOManager(storage_dir=str(project.storage_dir))}
+    return {STORAGE: project_storage(project), "detectkit_io": metric_tables_io_manager(STORAGE)}
 
 
 def project_definitions(project: Project) -> dg.Definitions:
-    per_metric = [metric_definitions(MetricContext(project, m)) for m in project.metrics]
-    shared = dg.Definitions(
-        resources=shared_resources(project),
-        sensors=[automation_sensor(), dispatch_sensor(project), error_alert_sensor(project)],
-        jobs=[test_alert_job(project), clean_job(project)],
-    )
-    return dg.Definitions.merge(shared, *per_metric)
+    resources = shared_resources(project)
+    with warnings.catch_warnings():
+        # Partitioned checks, single-run backfills and freshness policies are preview/beta in
+        # Dagster 1.13; we rely on them. Silenced here only, not in the host process.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        assets = [a for mc in metric_contexts(project) for a in metric_assets(mc, resources[STORAGE])]
+        assets = git_links(assets, project.root)
+        return dg.Definitions(
+            assets=assets,
+            resources=resources,
+            sensors=[automation_sensor([a.key for a in assets]), dispatch_sensor(project),
+                     error_alert_sensor(project)],
+            jobs=[test_alert_job(project), clean_job(project)],
+            executor=EXECUTORS[project.config.executor],
+        )
+
+
+def metric_definitions(mc: MetricContext) -> dg.Definitions:
+    """One metric's assets alone (tests and scripted runs)."""
+    storage = project_storage(mc.project)
+    return dg.Definitions(assets=metric_assets(mc, storage), resources=shared_resources(mc.project))
 
 
 def build_definitions(root: Path | str) -> dg.Definitions:

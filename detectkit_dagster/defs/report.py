@@ -1,24 +1,35 @@
-"""`<metric>/report`: an offline HTML page of the window ending at the partition end."""
+"""`<metric>/report`: an offline HTML page of the window ending at the partition end.
 
-from datetime import timedelta
+A range run writes the pages a person opens (the newest partition's, which also refreshes the
+metric's current page); `every_partition` in the run config writes one per partition.
+"""
+
+import base64
+from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from ..pipeline import build_detectors
-from ..reporting import ReportInput, write_report
-from ..schemas import ALERTS, DATAPOINTS, DETECTIONS
-from ..storage import open_storage
+from ..pipeline import Window, build_detectors, report_input
+from ..reporting import write_report
+from ..reporting.chart_png import chart_png
 from ..timegrid import utc_now
 from .automation import downstream_condition
-from .common import MetricContext, partition_windows
+from .context import MetricContext
+from .metadata import add_partition_metadata, code_reference
+from .resources import STORAGE
+
+
+class ReportConfig(dg.Config):
+    every_partition: bool = Field(
+        default=False, description="In a range run, write the page of every partition, not only the newest.")
 
 
 def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
     metric, project = mc.metric, mc.project
     detector_ids = [d.detector_id for d in build_detectors(metric)]
-    config_ids = [a.config_id for a in metric.alerts]
-    span = timedelta(seconds=metric.interval_seconds * metric.dagster.report_window)
     args = mc.asset_args(
         "report", f"HTML report of the last {metric.dagster.report_window} points up to the partition end.",
         {"plotly", "html"})
@@ -26,40 +37,48 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
 
     @dg.asset(
         **args,
-        deps=[mc.key("datapoints"), mc.key("detections"), mc.key("alerts")],
-        automation_condition=downstream_condition(),
+        deps=[mc.key("alerts")],
+        required_resource_keys={STORAGE},
+        metadata=code_reference(metric.path),
+        automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
     )
-    def report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        store = open_storage(project).metric(mc.ident)
-        written = None
-        for key, window in zip(context.partition_keys, partition_windows(context, mc)):
-            start = window.end - span
-            report_input = ReportInput(
-                project=project.config.name, metric=mc.name, description=metric.description,
-                interval_seconds=metric.interval_seconds, window_start=start, window_end=window.end,
-                generated_at=utc_now(),
-                datapoints=store.read_range("datapoints", start, window.end, schema=DATAPOINTS),
-                detections=store.read_range("detections", start, window.end, order_by=("timestamp", "detector_id"),
-                                            schema=DETECTIONS).filter(pl.col("detector_id").is_in(detector_ids)),
-                events=store.read_range("alerts", start, window.end, schema=ALERTS).filter(
-                    pl.col("config_id").is_in(config_ids)),
-                rules=[a.rule_text(len(detector_ids)) for a in metric.alerts],
-            )
-            written = write_report(report_input, project.reports_dir, key, project.config.report_self_contained)
-            context.log.info("report for %s written to %s", key, written.path)
-        return dg.MaterializeResult(metadata=_metadata(written))
+    def report(context: dg.AssetExecutionContext, config: ReportConfig) -> dg.MaterializeResult:
+        store = getattr(context.resources, STORAGE).metric(mc.ident)
+        pairs = list(zip(context.partition_keys, mc.windows(context)))
+        written = pairs if config.every_partition else pairs[-1:]
+        metadata = {key: {"report": "not written: a range run writes the newest partition's page "
+                                    "(run config every_partition: true writes all)"} for key, _ in pairs}
+        for key, window in written:
+            page = report_input(project.config.name, metric, detector_ids, store, window.end, utc_now())
+            file = write_report(page, project.reports_dir, key, project.config.report_self_contained)
+            metadata[key] = _metadata(file, project, page, window)
+            context.log.info("report for %s written to %s", key, file.path)
+        add_partition_metadata(context, metadata)
+        return dg.MaterializeResult()
 
     return report
 
 
-def _metadata(written) -> dict:
-    meta = {
-        "path": dg.MetadataValue.path(str(written.path)),
-        "url": dg.MetadataValue.url(written.path.resolve().as_uri()),
-        "current_report": dg.MetadataValue.url(written.latest_path.resolve().as_uri()),
-        "size_kb": round(written.size_bytes / 1024, 1),
-    }
-    for name, value in written.summary.items():
-        if isinstance(value, (int, float)):
-            meta[name] = value
+def _metadata(file, project, page, window: Window) -> dict:
+    meta = {"path": dg.MetadataValue.path(str(file.path)), "size_kb": round(file.size_bytes / 1024, 1)}
+    base = project.config.report_base_url
+    if base:
+        meta["dagster/uri"] = _url(base, file.path, project.reports_dir)
+        meta["url"] = dg.MetadataValue.url(meta["dagster/uri"])
+        meta["current_report"] = dg.MetadataValue.url(_url(base, file.latest_path, project.reports_dir))
+    meta.update({k: v for k, v in file.summary.items() if isinstance(v, (int, float))})
+    meta["chart"] = partition_chart(window.rows(page.datapoints), window.rows(page.detections),
+                                    window.rows(page.events))
     return meta
+
+
+def partition_chart(datapoints: pl.DataFrame, detections: pl.DataFrame, events: pl.DataFrame) -> dg.MetadataValue:
+    """The partition at a glance, as markdown with an embedded PNG (rendered by the Dagster UI)."""
+    png = base64.b64encode(chart_png(datapoints, detections, events)).decode("ascii")
+    legend = "value (blue), band (light blue), anomalies (red), alerts (orange), recoveries (green)"
+    return dg.MetadataValue.md(f"![{legend}](data:image/png;base64,{png})\n\n{legend}")
+
+
+def _url(base: str, path: Path, reports_dir: Path) -> str:
+    relative = path.resolve().relative_to(reports_dir.resolve()).as_posix()
+    return f"{base.rstrip('/')}/{quote(relative)}"

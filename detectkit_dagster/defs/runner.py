@@ -1,58 +1,78 @@
-"""Materialize a project's recent partitions in-process (the demo and scripted runs)."""
+"""Materialize a project's recent partitions in-process (the demo, commands and benchmarks).
 
-from datetime import timedelta
+Metrics that share a partitions definition (one per granularity) refresh in one single-run
+range, as the automation sensor batches them: the fixed cost of a run is paid once.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
 from ..config import Project, load_project
-from ..dispatch import Ledger
+from ..dispatch import Ledger, PassReport
 from ..timegrid import utc_now
-from .common import MetricContext
-from .project import metric_definitions, shared_resources
-from .sensors import collect_new_events, deliver_due
+from .context import metric_contexts
+from .project import metric_assets, shared_resources
+from .sensors import dispatch_pass
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# One planned-materialization event per asset for a range run instead of one per partition;
+# read by Dagster in the process that creates the run (see the README on deployments).
+os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
 
 
-def recent_partitions(mc: MetricContext, days: int, now) -> list[str]:
-    """Partition keys whose window overlaps the last `days` days, oldest first."""
-    pdef = mc.partitions_def
-    since = now - timedelta(days=days)
-    keys = pdef.get_partition_keys()
-    return [k for k in keys if pdef.time_window_for_partition_key(k).end.replace(tzinfo=None) > since]
+def recent_keys(partitions_def: dg.TimeWindowPartitionsDefinition, since: datetime) -> list[str]:
+    """Partition keys whose window ends after `since`, oldest first."""
+    keys = partitions_def.get_partition_keys()
+    return [k for k in keys if partitions_def.time_window_for_partition_key(k).end.replace(tzinfo=None) > since]
+
+
+def materialize_recent(project: Project, instance: dg.DagsterInstance, since: datetime,
+                       metrics: list | None = None, run_config: dict | None = None) -> list[dg.ExecuteInProcessResult]:
+    """One single-run range per partitions definition over the partitions ending after `since`."""
+    groups: dict = {}
+    chosen = {m.key for m in metrics} if metrics is not None else None
+    storage = shared_resources(project)
+    for mc in metric_contexts(project):
+        if chosen is None or mc.ident in chosen:
+            groups.setdefault(mc.partitions_def, []).append(mc)
+    results = []
+    for partitions_def, contexts in groups.items():
+        keys = recent_keys(partitions_def, since)
+        assets = [a for mc in contexts for a in metric_assets(mc, storage["detectkit_storage"])]
+        results.append(dg.materialize(
+            assets, instance=instance, resources=storage, tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+            raise_on_error=False, run_config={**QUIET, **(run_config or {})}))
+    return results
+
+
+def materialize_partitions(root: Path, instance: dg.DagsterInstance, days: int) -> list[str]:
+    """Every asset of every metric over the partitions of the last `days` days; the run ids."""
+    results = materialize_recent(load_project(root), instance, utc_now() - timedelta(days=days))
+    failed = [r.run_id for r in results if not r.success]
+    if failed:
+        raise RuntimeError(f"runs failed: {', '.join(failed)}")
+    return [r.run_id for r in results]
 
 
 def run_recent(root: Path, days: int, instance: dg.DagsterInstance | None = None) -> list[str]:
-    """One single-run range per metric over its recent partitions; returns summary lines."""
+    """The demo: recent partitions of every metric, then one dispatch pass; summary lines."""
     project = load_project(root)
     instance = instance or dg.DagsterInstance.get()
-    resources = shared_resources(project)
-    now = utc_now()
-    lines = []
-    for metric in project.metrics:
-        mc = MetricContext(project, metric)
-        keys = recent_partitions(mc, days, now)
-        defs = metric_definitions(mc)
-        result = dg.materialize(
-            list(defs.assets or []) + list(defs.asset_checks or []),
-            instance=instance,
-            resources=resources,
-            tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        status = "ok" if result.success else "FAILED"
-        lines.append(f"{metric.name}: partitions {keys[0]} .. {keys[-1]} ({len(keys)}) {status}")
-    sent, failed, pending = dispatch_once(project, instance)
-    lines.append(f"alerts: {sent} sent, {failed} failed, {pending} pending (outbox: {project.outbox_dir})")
+    results = materialize_recent(project, instance, utc_now() - timedelta(days=days))
+    lines = [f"run {r.run_id[:8]}: {'ok' if r.success else 'FAILED'}" for r in results]
+    report = dispatch_once(project, instance)
+    lines.append(f"alerts: {report.sent} sent, {report.failed} failed (outbox: {project.outbox_dir})")
     return lines
 
 
-def dispatch_once(project: Project, instance: dg.DagsterInstance) -> tuple[int, int, int]:
-    """One pass of the dispatch sensor's work (its own ledger; outbox writes are idempotent)."""
-    ledger = Ledger()
-    collect_new_events(instance, project, ledger)
-    sent, failed = deliver_due(project, ledger, utc_now(), dg.get_dagster_logger())
-    return sent, failed, len(ledger.pending)
+def dispatch_once(project: Project, instance: dg.DagsterInstance) -> PassReport:
+    """One pass of the dispatch sensor's work. Its sends are recorded on the instance, so the
+    sensor, when it starts, does not send them again."""
+    return dispatch_pass(instance, project, Ledger(), dg.get_dagster_logger())

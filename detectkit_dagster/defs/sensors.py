@@ -1,20 +1,26 @@
 """Sensors: alert dispatch (new events -> channels) and run-failure error alerts.
 
-Neither touches DuckDB: dispatch reads the events that the alerts asset put into its
-materialization metadata, and keeps its ledger in the sensor cursor.
+Neither touches the store. Dispatch reads the events that the alerts asset put into its
+materialization metadata and keeps its ledger in the sensor cursor. Every send is recorded at
+once as an `AssetObservation` on the metric's alerts asset (event id, channel, outcome): that
+is what the UI shows, and what a tick reads first, so a tick that died before its cursor was
+saved repeats no send. Each tick's sends fit a budget well under Dagster's sensor deadline.
 """
 
 import json
 
 import dagster as dg
 
-from ..channels import DeliveryError, build_channel, error_message, message_for_event
+from ..channels import build_channel, error_message
 from ..config import Project
-from ..dispatch import Ledger
+from ..dispatch import Ledger, Outcome, PassReport, collect, deliver
+from ..errors import DeliveryError
 from ..timegrid import utc_now
 from .alerts import EVENTS_TO_SEND
 
-MAX_SENDS_PER_TICK = 50
+TICK_BUDGET_SECONDS = 40.0  # Dagster kills a sensor evaluation after 60 s
+DISPATCH = "detectkit/dispatch"  # observation metadata marker
+PAGE = 500
 
 
 def dispatch_sensor(project: Project) -> dg.SensorDefinition:
@@ -26,64 +32,71 @@ def dispatch_sensor(project: Project) -> dg.SensorDefinition:
     )
     def alert_dispatch(context: dg.SensorEvaluationContext):
         ledger = Ledger.from_dict(json.loads(context.cursor) if context.cursor else None)
-        now = utc_now()
-        queued = collect_new_events(context.instance, project, ledger)
-        sent, failed = deliver_due(project, ledger, now, context.log)
-        ledger.prune(now)
+        report = dispatch_pass(context.instance, project, ledger, context.log)
         context.update_cursor(json.dumps(ledger.to_dict()))
-        return dg.SkipReason(f"queued {queued}, sent {sent}, failed {failed}, pending {len(ledger.pending)}")
+        return dg.SkipReason(report.summary(len(ledger.pending)))
 
     return alert_dispatch
 
 
-def collect_new_events(instance: dg.DagsterInstance, project: Project, ledger: Ledger) -> int:
-    """Queue the sendable events of alert materializations the ledger has not seen yet."""
+def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger, log,
+                  budget_seconds: float = TICK_BUDGET_SECONDS) -> PassReport:
+    """One tick of dispatch: catch up on recorded sends, queue new events, send what is due."""
+    now = utc_now()
+    report = PassReport()
+    _catch_up(instance, ledger)
+    report.queued = _queue_new_events(instance, project, ledger, now)
+
+    def record(outcome: Outcome) -> None:
+        instance.report_runless_asset_event(_observation(outcome))
+        log.info("%s %s%s", outcome.status, outcome.delivery.key, f": {outcome.error}" if outcome.error else "")
+
+    deliver(project, ledger, now, budget_seconds, record, report)
+    ledger.prune(now)
+    return report
+
+
+def _records(instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after: int | None):
+    while True:
+        page = instance.get_event_records(
+            dg.EventRecordsFilter(event_type=event_type, after_cursor=after), limit=PAGE, ascending=True)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1].storage_id
+
+
+def _catch_up(instance: dg.DagsterInstance, ledger: Ledger) -> None:
+    """Sends recorded by earlier ticks (also by a tick whose cursor was never saved)."""
+    for record in _records(instance, dg.DagsterEventType.ASSET_OBSERVATION, ledger.recorded_after):
+        meta = record.asset_observation.metadata if record.asset_observation else {}
+        if DISPATCH in meta and meta["outcome"].value == "sent":
+            ledger.mark_sent(meta[DISPATCH].value, meta["at"].value)
+        ledger.recorded_after = record.storage_id
+
+
+def _queue_new_events(instance: dg.DagsterInstance, project: Project, ledger: Ledger, now) -> int:
     queued = 0
-    for metric in project.metrics:
-        result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey([metric.key, "alerts"]),
-                                  after_storage_id=ledger.after.get(metric.key)),
-            limit=1000, ascending=True,
-        )
-        for record in result.records:
-            entry = record.asset_materialization.metadata.get(EVENTS_TO_SEND)
-            for event in (entry.value if entry is not None else []):
-                index = event["alert_index"]
-                if index < len(metric.alerts):
-                    queued += ledger.add(metric.name, event, metric.alerts[index].channels)
-            ledger.after[metric.key] = record.storage_id
+    for record in _records(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, ledger.after):
+        materialization = record.asset_materialization
+        key = materialization.asset_key.path if materialization else []
+        entry = materialization.metadata.get(EVENTS_TO_SEND) if materialization else None
+        if entry is not None and len(key) == 2 and key[1] == "alerts":
+            queued += collect(project, ledger, key[0], entry.value, now)
+        ledger.after = record.storage_id
     return queued
 
 
-def deliver_due(project: Project, ledger: Ledger, now, log) -> tuple[int, int]:
-    sent = failed = 0
-    for delivery in ledger.due(now)[:MAX_SENDS_PER_TICK]:
-        event = delivery.event
-        try:
-            metric = project.metric(delivery.metric)
-            alert = metric.alerts[event["alert_index"]]
-        except (KeyError, IndexError):
-            ledger.pending.pop(delivery.key)  # the metric or block was removed since
-            continue
-        if not alert.is_active or (alert.suppress_until_utc and now < alert.suppress_until_utc):
-            ledger.pending.pop(delivery.key)  # disabled or suppressed since the event was computed
-            log.info("not sending %s: alert block now disabled or suppressed", delivery.key)
-            continue
-        message = message_for_event(
-            event, project=project.config.name, metric=metric.name, description=metric.description,
-            interval_seconds=metric.interval_seconds, alert=alert, help_url=project.config.help_url)
-        try:
-            channel = build_channel(delivery.channel, project.profiles.alert_channels[delivery.channel],
-                                    project.outbox_dir)
-            channel.send(message)
-        except (DeliveryError, ValueError, KeyError) as exc:
-            delivery.failed(str(exc), now)
-            failed += 1
-            log.warning("sending %s failed (attempt %d): %s", delivery.key, delivery.attempts, exc)
-            continue
-        ledger.done(delivery, now)
-        sent += 1
-    return sent, failed
+def _observation(outcome: Outcome) -> dg.AssetObservation:
+    d = outcome.delivery
+    metadata = {DISPATCH: d.key, "event_id": d.event["event_id"], "channel": d.channel,
+                "kind": d.event.get("kind", ""), "event_time": str(d.event["timestamp"]),
+                "outcome": outcome.status, "attempt": d.attempts + (outcome.status == "sent"),
+                "at": utc_now().isoformat()}
+    if outcome.error:
+        metadata["error"] = outcome.error
+        metadata["will_retry"] = outcome.status == "failed"
+    return dg.AssetObservation(asset_key=dg.AssetKey([d.metric, "alerts"]), metadata=metadata)
 
 
 def error_alert_sensor(project: Project) -> dg.SensorDefinition:
@@ -97,9 +110,9 @@ def error_alert_sensor(project: Project) -> dg.SensorDefinition:
     def error_alerts(context: dg.RunFailureSensorContext):
         if not settings.enabled or not settings.channels:
             return dg.SkipReason("error_alerting is not enabled")
-        error_type, error_text = _failure(context)
+        metrics, error_type, error_text = _failure(context)
         message = error_message(
-            project=project.config.name, metric=_failed_metric(context), error_type=error_type,
+            project=project.config.name, metric=metrics, error_type=error_type,
             error_text=error_text, at=utc_now(), mentions=settings.mentions, template=settings.template,
             timezone=settings.timezone, help_url=project.config.help_url)
         for name in settings.channels:
@@ -108,19 +121,31 @@ def error_alert_sensor(project: Project) -> dg.SensorDefinition:
             except (DeliveryError, ValueError) as exc:
                 context.log.warning("error alert to %s failed: %s", name, exc)
 
+    def _failure(context: dg.RunFailureSensorContext) -> tuple[str, str, str]:
+        """The metrics whose steps failed (a run may refresh many) and the first error."""
+        names, first = [], None
+        for event in context.get_step_failure_events():
+            key = event.step_key or ""
+            metric = _metric_of_step(project, key)
+            if metric and metric not in names:
+                names.append(metric)
+            error = event.step_failure_data.error
+            if error is not None and first is None:
+                cause = error.cause or error
+                first = (cause.cls_name or "Error",
+                         (error.message if error.cls_name == "Failure" else cause.message).strip())
+        if first is None:
+            first = ("RunFailure", context.failure_event.message or "run failed")
+        label = ", ".join(names) or context.dagster_run.job_name
+        return label, *first
+
     return error_alerts
 
 
-def _failure(context: dg.RunFailureSensorContext) -> tuple[str, str]:
-    for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
-        if error is not None:
-            cause = error.cause or error
-            return cause.cls_name or "Error", (error.message if error.cls_name == "Failure" else cause.message).strip()
-    return "RunFailure", context.failure_event.message or "run failed"
-
-
-def _failed_metric(context: dg.RunFailureSensorContext) -> str:
-    selection = context.dagster_run.asset_selection or set()
-    names = sorted({key.path[0] for key in selection})
-    return ", ".join(names) if names else context.dagster_run.job_name
+def _metric_of_step(project: Project, step_key: str) -> str | None:
+    """Step keys of asset steps are '<metric key>__<table>'."""
+    prefix = step_key.rsplit("__", 1)[0] if "__" in step_key else step_key
+    try:
+        return project.metric(prefix).name
+    except KeyError:
+        return None

@@ -9,22 +9,31 @@ asked, or an empty frame with the given schema when nothing is stored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import ContextManager, Protocol, Sequence
 
 import polars as pl
 
 Scope = tuple[str, list[str]]  # (key column, keys owned by the writer)
 
 
+class Reader(Protocol):
+    def read_range(self, table: str, start: datetime | None = None, end: datetime | None = None,
+                   column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",),
+                   schema: dict | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame: ...
+
+
 class MetricStore(Protocol):
     """The stored tables of one metric."""
+
+    def reading(self) -> ContextManager[Reader]:
+        """Several consistent reads over one connection."""
 
     def replace_range(self, table: str, frame: pl.DataFrame, start: datetime | None, end: datetime | None,
                       column: str = "timestamp", scope: Scope | None = None) -> None: ...
 
     def read_range(self, table: str, start: datetime | None = None, end: datetime | None = None,
                    column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",),
-                   schema: dict | None = None) -> pl.DataFrame: ...
+                   schema: dict | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame: ...
 
     def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int: ...
 
@@ -35,3 +44,6 @@ class Storage(Protocol):
     """Where a project keeps the tables of all its metrics."""
 
     def metric(self, key: str) -> MetricStore: ...
+
+    def table_name(self, key: str, table: str) -> str:
+        """The fully qualified name of a metric's table, for people and catalogs."""

@@ -1,20 +1,30 @@
 """The embedded store: one DuckDB file per metric, time-range replace in one transaction.
 
-One file per metric lets different metrics write in parallel (DuckDB allows a single
-writer process per file). Connections are opened per call and closed at once, so no
-process holds a file longer than one short transaction.
+One file per metric lets different metrics write in parallel (DuckDB allows a single writer
+process per file). Connections are opened per call and closed at once, so no process holds a
+file longer than one short transaction; opening a file another process holds waits with
+backoff instead of failing.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, ContextManager, Iterator, Sequence
 
 import duckdb
 import polars as pl
 
+from ..errors import StorageError
+from .base import Scope
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LOCK_WAIT_SECONDS = 60.0
+
+Connect = Callable[[Path], ContextManager[duckdb.DuckDBPyConnection]]
 
 
 def _ident(name: str) -> str:
@@ -23,16 +33,36 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-class DuckDBMetricStore:
-    """Tables of one metric in `<directory>/<metric>.duckdb`."""
+@contextmanager
+def connect_with_backoff(path: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to `path`, waiting while another process holds the file."""
+    deadline, delay = time.monotonic() + wait_seconds, 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    try:
+        yield con
+    finally:
+        con.close()
 
-    def __init__(self, directory: Path | str, metric: str):
+
+class DuckDBMetricStore:
+    """Tables of one metric in `<directory>/<metric key>.duckdb`."""
+
+    def __init__(self, directory: Path | str, metric: str, connect: Connect = connect_with_backoff):
         _ident(metric)
         self.path = Path(directory) / f"{metric}.duckdb"
+        self._connect = connect
 
     def replace_range(
         self, table: str, frame: pl.DataFrame, start: datetime | None, end: datetime | None,
-        column: str = "timestamp", scope: tuple[str, list[str]] | None = None,
+        column: str = "timestamp", scope: Scope | None = None,
     ) -> None:
         """Atomically replace the rows with start <= column < end (all rows when unbounded).
 
@@ -40,62 +70,100 @@ class DuckDBMetricStore:
         or alert blocks no longer configured stay until they are cleaned on purpose.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect(str(self.path)) as con:
+        with self._connect(self.path) as con:
             con.register("incoming", ArrowStream(frame))
             con.begin()
             try:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {_ident(table)} AS SELECT * FROM incoming LIMIT 0")
-                self._add_new_columns(con, table, frame)
+                _add_new_columns(con, table)
                 where, params = _range_filter(column, start, end, scope)
                 con.execute(f"DELETE FROM {_ident(table)}{where}", params)
-                con.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM incoming")
+                if frame.height:
+                    con.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM incoming")
                 con.commit()
             except BaseException:
                 con.rollback()
                 raise
 
+    @contextmanager
+    def reading(self) -> Iterator["_Reader"]:
+        """Several reads over one connection."""
+        if not self.path.exists():
+            yield _Reader(None)
+            return
+        with self._connect(self.path) as con:
+            yield _Reader(con)
+
     def read_range(
         self, table: str, start: datetime | None = None, end: datetime | None = None,
-        column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",),
-        schema: dict | None = None,
+        column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",), schema: dict | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """Rows with start <= column < end; an empty frame (with `schema`) when nothing is stored."""
-        empty = pl.DataFrame(schema=schema or {})
-        if not self.path.exists():
-            return empty
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            if not _has_table(con, table):
-                return empty
-            where, params = _range_filter(column, start, end)
-            order = ", ".join(_ident(c) for c in order_by)
-            frame = pl.DataFrame(con.sql(f"SELECT * FROM {_ident(table)}{where} ORDER BY {order}", params=params))
-        return frame if frame.height or not schema else empty
+        with self.reading() as reader:
+            return reader.read_range(table, start, end, column, order_by, schema, columns)
 
     def tables(self) -> list[str]:
         if not self.path.exists():
             return []
-        with duckdb.connect(str(self.path), read_only=True) as con:
+        with self._connect(self.path) as con:
             return [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
 
     def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int:
         """Delete rows whose `column` is not in `keep` (orphans of removed config); returns the count."""
         if table not in self.tables():
             return 0
-        with duckdb.connect(str(self.path)) as con:
+        with self._connect(self.path) as con:
             condition = f"{_ident(column)} NOT IN (SELECT unnest(?::VARCHAR[]))"
             count = con.execute(f"SELECT count(*) FROM {_ident(table)} WHERE {condition}", [keep]).fetchall()[0][0]
             con.execute(f"DELETE FROM {_ident(table)} WHERE {condition}", [keep])
         return int(count)
 
-    @staticmethod
-    def _add_new_columns(con, table: str, frame: pl.DataFrame) -> None:
-        existing = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-        new = [name for name in frame.columns if name not in existing]
-        if new:
-            types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM incoming").fetchall()}
-            for name in new:
-                con.execute(f"ALTER TABLE {_ident(table)} ADD COLUMN {_ident(name)} {types[name]}")
+
+class _Reader:
+    def __init__(self, con):
+        self._con = con
+        self._tables = None
+
+    def read_range(
+        self, table: str, start: datetime | None = None, end: datetime | None = None,
+        column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",), schema: dict | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        if schema is not None and columns is not None:
+            schema = {c: t for c, t in schema.items() if c in columns}
+        empty = pl.DataFrame(schema=schema or {})
+        if self._con is None:
+            return empty
+        if self._tables is None:
+            self._tables = {r[0] for r in self._con.execute(
+                "SELECT table_name FROM information_schema.tables").fetchall()}
+        if table not in self._tables:
+            return empty
+        where, params = _range_filter(column, start, end)
+        order = ", ".join(_ident(c) for c in order_by)
+        chosen = ", ".join(_ident(c) for c in columns) if columns else "*"
+        frame = pl.DataFrame(self._con.sql(f"SELECT {chosen} FROM {_ident(table)}{where} ORDER BY {order}",
+                                           params=params))
+        if schema is None:
+            return frame
+        return empty if not frame.height else frame.with_columns(
+            pl.col(c).cast(t) for c, t in schema.items() if c in frame.columns)
+
+
+class DuckDBStorage:
+    """`<directory>/<metric key>.duckdb` per metric."""
+
+    def __init__(self, directory: Path | str, connect: Connect = connect_with_backoff):
+        self.directory = Path(directory)
+        self._connect = connect
+
+    def metric(self, key: str) -> DuckDBMetricStore:
+        return DuckDBMetricStore(self.directory, key, self._connect)
+
+    def table_name(self, key: str, table: str) -> str:
+        """`<database>.<schema>.<table>` as DuckDB names it (the database is the file)."""
+        return f"{key}.main.{table}"
 
 
 class ArrowStream:
@@ -108,14 +176,17 @@ class ArrowStream:
         return self._frame.__arrow_c_stream__(requested_schema)
 
 
-def _has_table(con, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()[0][0])
+def _add_new_columns(con, table: str) -> None:
+    existing = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM incoming").fetchall()}
+    for name in types:
+        if name not in existing:
+            con.execute(f"ALTER TABLE {_ident(table)} ADD COLUMN {_ident(name)} {types[name]}")
 
 
-def _range_filter(
-    column: str, start: datetime | None, end: datetime | None, scope: tuple[str, list[str]] | None = None,
-) -> tuple[str, list]:
+def _range_filter(column: str, start: datetime | None, end: datetime | None, scope: Scope | None = None
+                  ) -> tuple[str, list]:
     clauses, params = [], []
     if scope is not None:
         key, values = scope
@@ -128,13 +199,3 @@ def _range_filter(
         clauses.append(f"{_ident(column)} < ?")
         params.append(end)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-class DuckDBStorage:
-    """`<directory>/<metric key>.duckdb` per metric."""
-
-    def __init__(self, directory: Path | str):
-        self.directory = Path(directory)
-
-    def metric(self, key: str) -> DuckDBMetricStore:
-        return DuckDBMetricStore(self.directory, key)

@@ -1,9 +1,11 @@
 """Delivery bookkeeping for alert events (pure): what to send, what was sent, when to retry.
 
 The ledger is a small JSON-serialisable structure kept in the dispatch sensor's cursor, so
-the sensor never touches DuckDB. Each (event, channel) pair is sent until it succeeds;
-failures back off exponentially. The ledger is committed after a tick, so a crash after a
-send repeats that send at most once; every message carries its event id for de-duplication.
+the sensor never touches the store. Each (event, channel) pair is sent until it succeeds;
+a failure that may pass backs off exponentially, one that will not (a refused request) waits
+the longest backoff, so a fixed channel config still gets it. What was sent is also recorded
+durably the moment it is sent (see `dispatch.stages`), so a tick that dies before its cursor
+is saved repeats nothing; every message carries its event id for de-duplication.
 """
 
 from __future__ import annotations
@@ -27,22 +29,25 @@ class Delivery:
     attempts: int = 0
     next_try: str | None = None  # ISO time; None = now
     last_error: str | None = None
+    channel_down: bool = False  # the last failure says the channel, not this message, failed
 
     def due(self, now: datetime) -> bool:
         return self.next_try is None or datetime.fromisoformat(self.next_try) <= now
 
-    def failed(self, error: str, now: datetime) -> None:
+    def failed(self, error: str, now: datetime, retryable: bool = True) -> None:
         self.attempts += 1
-        delay = min(FIRST_RETRY * 2 ** (self.attempts - 1), MAX_RETRY)
+        delay = min(FIRST_RETRY * 2 ** (self.attempts - 1), MAX_RETRY) if retryable else MAX_RETRY
         self.next_try = (now + delay).isoformat()
         self.last_error = error
+        self.channel_down = retryable
 
 
 @dataclass
 class Ledger:
-    after: dict[str, int] = field(default_factory=dict)  # metric -> last seen event-log storage id
+    after: int | None = None  # the last alert materialization seen (event-log storage id)
     pending: dict[str, Delivery] = field(default_factory=dict)
     sent: dict[str, str] = field(default_factory=dict)  # delivery key -> sent at (ISO)
+    recorded_after: int | None = None  # last seen durable send record (event-log storage id)
 
     def add(self, metric: str, event: dict, channels: list[str]) -> int:
         """Queue an event for each channel unless already queued or sent; returns how many."""
@@ -55,11 +60,20 @@ class Ledger:
         return added
 
     def due(self, now: datetime) -> list[Delivery]:
-        return sorted((d for d in self.pending.values() if d.due(now)), key=lambda d: (d.event["timestamp"], d.key))
+        """Deliveries to try now, oldest event first. A channel that is down (its last failure
+        may pass, and its backoff runs) gets nothing until that delivery's retry probes it."""
+        down = {d.channel for d in self.pending.values() if d.channel_down and not d.due(now)}
+        ready = (d for d in self.pending.values() if d.due(now) and d.channel not in down)
+        return sorted(ready, key=lambda d: (d.event["timestamp"], d.key))
 
     def done(self, delivery: Delivery, now: datetime) -> None:
         self.pending.pop(delivery.key, None)
         self.sent[delivery.key] = now.isoformat()
+
+    def mark_sent(self, key: str, at: str) -> None:
+        """A send recorded durably (possibly by a tick whose cursor was lost)."""
+        self.pending.pop(key, None)
+        self.sent.setdefault(key, at)
 
     def prune(self, now: datetime) -> None:
         cutoff = now - KEEP_SENT
@@ -70,10 +84,14 @@ class Ledger:
             "after": self.after,
             "pending": {k: vars(d) for k, d in self.pending.items()},
             "sent": self.sent,
+            "recorded_after": self.recorded_after,
         }
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Ledger":
         data = data or {}
         pending = {k: Delivery(**d) for k, d in data.get("pending", {}).items()}
-        return cls(dict(data.get("after", {})), pending, dict(data.get("sent", {})))
+        after = data.get("after")
+        if isinstance(after, dict):  # one position per metric, as earlier versions kept it
+            after = min(after.values(), default=None)
+        return cls(after, pending, dict(data.get("sent", {})), data.get("recorded_after"))

@@ -1,4 +1,4 @@
-"""What every asset of one metric shares: keys, partitions, group, owners, tags, pool."""
+"""What every asset of one metric shares: keys, partitions, group, owners, tags, pool, windows."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from functools import cached_property
 import dagster as dg
 
 from ..config import MetricConfig, Project
+from ..errors import DetectkitError
 from ..partitioning import Partitioning, partitioning_for
 from ..pipeline import Window
-from ..errors import DetectkitError
-from .io_manager import naive_window
 
 _PARTITIONS = {
     "hourly": dg.HourlyPartitionsDefinition,
@@ -22,10 +21,33 @@ _PARTITIONS = {
 }
 
 
+def project_partitions(project: Project) -> dict[str, dg.TimeWindowPartitionsDefinition]:
+    """One partitions definition per granularity for the whole project, starting at its earliest
+    metric, so the newest partitions of all metrics can refresh in one run. A metric loads
+    nothing before its own `loading_start_time`."""
+    starts: dict[str, object] = {}
+    for partitioning in map(partitioning_for, project.metrics):
+        known = starts.get(partitioning.granularity)
+        starts[partitioning.granularity] = min(known, partitioning.start) if known else partitioning.start
+    # end_offset=1 includes the partition in progress, so the newest data is monitored.
+    return {g: _PARTITIONS[g](start_date=start, end_offset=1, timezone="UTC") for g, start in starts.items()}
+
+
+def metric_contexts(project: Project) -> list["MetricContext"]:
+    partitions = project_partitions(project)
+    return [MetricContext(project, m, partitions[partitioning_for(m).granularity]) for m in project.metrics]
+
+
 @dataclass(frozen=True)
 class MetricContext:
     project: Project
     metric: MetricConfig
+    partitions_def: dg.TimeWindowPartitionsDefinition | None = None  # default: the project's
+
+    def __post_init__(self):
+        if self.partitions_def is None:
+            shared = project_partitions(self.project)[self.partitioning.granularity]
+            object.__setattr__(self, "partitions_def", shared)
 
     @property
     def name(self) -> str:
@@ -44,16 +66,9 @@ class MetricContext:
     def partitioning(self) -> Partitioning:
         return partitioning_for(self.metric)
 
-    @cached_property
-    def partitions_def(self) -> dg.TimeWindowPartitionsDefinition:
-        # end_offset=1 includes the partition in progress, so the newest data is monitored.
-        return _PARTITIONS[self.partitioning.granularity](
-            start_date=self.partitioning.start, end_offset=1, timezone="UTC"
-        )
-
     @property
     def pool(self) -> str:
-        """One DuckDB file per metric, one writer per file: a pool per metric."""
+        """One writer per metric's tables at a time: a pool per metric."""
         return f"detectkit_{self.ident}"
 
     def asset_args(self, table: str, description: str, kinds: set[str]) -> dict:
@@ -73,6 +88,16 @@ class MetricContext:
             pool=self.pool,
         )
 
+    def windows(self, context: dg.AssetExecutionContext) -> list[Window]:
+        """One window per partition of the run (a single-run range covers several)."""
+        return [Window(*naive_window(self.partitions_def.time_window_for_partition_key(key)))
+                for key in context.partition_keys]
+
+
+def naive_window(window: dg.TimeWindow):
+    """Dagster time windows are tz-aware UTC; storage is naive UTC."""
+    return window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+
 
 @contextmanager
 def readable_failures(mc: MetricContext, what: str):
@@ -85,12 +110,3 @@ def readable_failures(mc: MetricContext, what: str):
             description=f"{what} of metric {mc.name!r} failed: {exc}",
             metadata={"metric_file": str(path) if path else "", "error": type(exc).__name__},
         ) from None
-
-
-def partition_windows(context: dg.AssetExecutionContext, mc: MetricContext) -> list[Window]:
-    """One window per partition of the run (a single-run range covers several)."""
-    windows = []
-    for key in context.partition_keys:
-        start, end = naive_window(mc.partitions_def.time_window_for_partition_key(key))
-        windows.append(Window(start, end))
-    return windows
