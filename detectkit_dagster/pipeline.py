@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from .alerting import mark_delivery, replay_blocks
-from .detection import builtin_features
+from .detection import builtin_features, create_detector
 from .schemas import ALERTS, DETECTIONS
 from .timegrid import grid
 
@@ -32,7 +32,7 @@ class Window:
 
 
 def build_detectors(metric: "MetricConfig") -> list:
-    return [d.build() for d in metric.detectors]
+    return [create_detector(d.type, dict(d.params)) for d in metric.detectors]
 
 
 def context_points(detectors: Sequence) -> int:

@@ -20,7 +20,7 @@ from email.utils import formataddr, formatdate
 from typing import Any, ClassVar
 
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import TIMEOUTS, Param, in_range, not_empty, str_list
+from detectkit_dagster.channels.params import TIMEOUTS, Param, in_range, message_template, not_empty, str_list
 from detectkit_dagster.channels.render import (
     check_template, error_detail, mentions_email, message_text, safe_format,
 )
@@ -61,7 +61,7 @@ PARAMS = {
     "security": Param((str,), choices=SECURITY),
     "subject_template": Param((str,), check=_subject_ok),
     "from_name": Param((str,), default="detectkit"),
-    "template": Param((str,)),
+    "template": Param((str,), check=message_template),
     **TIMEOUTS,
 }
 

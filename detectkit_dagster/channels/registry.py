@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from detectkit_dagster.channels import discord, googlechat, mail, ntfy, outbox, teams, telegram, webhook
 from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import Param, resolve, timeout_of
 from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT
 
-if TYPE_CHECKING:  # profiles.yml loading may call validate_channel: no import cycle at runtime
-    from detectkit_dagster.config.profiles import ChannelConfig
+from detectkit_dagster.config.profiles import ChannelConfig, check_channel_name
 
 
 class Channel(Protocol):
@@ -109,6 +108,7 @@ def _checked(name: str, config: ChannelConfig) -> tuple[str, dict[str, Any]]:
 
 def build_channel(name: str, config: ChannelConfig, outbox_dir: Path) -> Channel:
     """The channel object for one `alert_channels` entry; ValueError names the bad parameter."""
+    check_channel_name(name)
     kind, values = _checked(name, config)
     return REGISTRY[kind][1](name, values, outbox_dir)
 

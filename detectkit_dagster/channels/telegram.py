@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import TIMEOUTS, Param, not_empty, url_param
+from detectkit_dagster.channels.params import TIMEOUTS, Param, message_template, not_empty, url_param
 from detectkit_dagster.channels.render import (
     cap, error_detail, event_footer, mentions_telegram, plain_body, render,
 )
@@ -28,7 +28,7 @@ PARAMS = {
     "chat_id": Param((str, int), required=True, check=_id_text),
     "parse_mode": Param((str,), default="HTML", choices=PARSE_MODES),
     "disable_notification": Param((bool,), default=False),
-    "template": Param((str,)),
+    "template": Param((str,), check=message_template),
     "api_url": url_param(default=API_URL),
     **TIMEOUTS,
 }

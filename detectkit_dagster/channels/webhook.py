@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Mapping
 
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import TIMEOUTS, Param, headers_map, not_empty, url_param
+from detectkit_dagster.channels.params import TIMEOUTS, Param, headers_map, message_template, not_empty, url_param
 from detectkit_dagster.channels.render import (
     error_detail, mentions_plain, mentions_slack, plain_body, render,
 )
@@ -34,7 +34,7 @@ COMMON_PARAMS = {
 }
 WEBHOOK_PARAMS = COMMON_PARAMS | {
     "extra_headers": Param((dict,), default={}, secret=True, check=headers_map),
-    "template": Param((str,)),
+    "template": Param((str,), check=message_template),
     "format": Param((str,), default="attachments", choices=FORMATS),
     "secret": Param((str,), secret=True, check=not_empty),
 }

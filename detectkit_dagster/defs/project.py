@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..config import Project, load_project
+from ..config import Project
+from ..project import load_project
 from .alerts import alerts_asset
 from .automation import automation_sensor
 from .common import MetricContext

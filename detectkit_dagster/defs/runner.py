@@ -5,7 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..config import Project, load_project
+from ..config import Project
+from ..project import load_project
 from ..dispatch import Ledger
 from ..timegrid import utc_now
 from .common import MetricContext
