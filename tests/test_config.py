@@ -203,3 +203,27 @@ def test_seasonality_component_the_metric_does_not_load_is_reported(project, cap
     with caplog.at_level("WARNING"):
         load_project(project.root)
     assert "detectors[0]" in caplog.text and "['hour']" in caplog.text and "no effect" in caplog.text
+
+
+
+VALID_CRONS = ["*/10 * * * *", "0 * * * *", "0 0 * * *", "5,35 8-18 * * MON-FRI", "0 6 1 JAN,jul *", "0 0 * * 7",
+               "15/20 * * * *", "0 0 29 2 *", "@daily", "@hourly", "*/5 1-23/2 1-15 * 0-6"]
+INVALID_CRONS = ["99 99 99 99 99", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8",
+                 "*/0 * * * *", "0 0 30 2 *", "* * * *", "* * * * * *", "a b c d e", "1,,2 * * * *", "@often"]
+
+
+@pytest.mark.parametrize("cron", VALID_CRONS + INVALID_CRONS + ["5-1 * * * *"])
+def test_cron_check_agrees_with_dagster(cron):
+    """What a metric file may name, the code location can schedule; a range running backwards
+    (which Dagster wraps around) is refused as a likely typo."""
+    from dagster._utils.schedules import is_valid_cron_string
+
+    from detectkit_dagster.config.cron import check_cron
+
+    try:
+        check_cron(cron)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == (cron in VALID_CRONS)
+    assert is_valid_cron_string(cron) == (cron not in INVALID_CRONS)

@@ -24,7 +24,8 @@ from detectkit_dagster.channels.params import TIMEOUTS, Param, in_range, message
 from detectkit_dagster.channels.render import (
     check_template, error_detail, mentions_email, message_text, safe_format,
 )
-from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT, DeliveryError, excerpt, redact, rendering
+from detectkit_dagster.channels.deadline import DeadlineExceeded, socket_timeout, track, within
+from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT, DeliveryError, excerpt, rendering
 
 SUBJECT_NAMES = ("metric_name", "project_name", "project_name_prefix")
 SECURITY = ("starttls", "ssl", "none")
@@ -228,30 +229,40 @@ class EmailChannel:
         with rendering(where):
             mail = self.build(message)
         server = f"{self.smtp_host}:{self.smtp_port}"
-        secrets = [self.smtp_password]
         try:
-            with self._connect() as smtp:
-                if self.smtp_username and self.smtp_password:
-                    smtp.login(self.smtp_username, self.smtp_password)
-                smtp.send_message(mail, from_addr=self.from_email, to_addrs=list(self.to_emails))
+            within(self.timeout, lambda: self._deliver(mail))
+        except DeadlineExceeded:
+            raise DeliveryError(f"{where}: timed out: {server} did not finish within {self.timeout:g} s") from None
         except smtplib.SMTPAuthenticationError as exc:
             # The reply to AUTH may echo the encoded credentials: show only the code.
-            raise DeliveryError(f"{where}: SMTP login to {server} failed ({exc.smtp_code})") from None
+            raise DeliveryError(f"{where}: SMTP login to {server} failed ({exc.smtp_code})",
+                                retryable=_transient(exc.smtp_code)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             refused = ", ".join(f"{to} ({code})" for to, (code, _) in exc.recipients.items())
-            raise DeliveryError(f"{where}: {server} refused the recipients {refused}") from None
+            retry = all(_transient(code) for code, _ in exc.recipients.values())
+            raise DeliveryError(f"{where}: {server} refused the recipients {refused}", retryable=retry) from None
         except smtplib.SMTPResponseException as exc:
             reply = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
-            raise DeliveryError(f"{where}: {server} answered {exc.smtp_code}: {excerpt(reply, secrets)}") from None
+            raise DeliveryError(f"{where}: {server} answered {exc.smtp_code}: {excerpt(reply)}",
+                                retryable=_transient(exc.smtp_code)) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(f"{where}: the certificate of {server} does not verify: {exc.verify_message}",
+                                retryable=False) from None
         except (smtplib.SMTPException, OSError) as exc:
-            cause = redact(str(exc), secrets) or type(exc).__name__
+            cause = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
             raise DeliveryError(f"{where}: could not send through {server}: {cause}") from None
+
+    def _deliver(self, mail: EmailMessage) -> None:
+        with self._connect() as smtp:
+            if self.smtp_username and self.smtp_password:
+                smtp.login(self.smtp_username, self.smtp_password)
+            smtp.send_message(mail, from_addr=self.from_email, to_addrs=list(self.to_emails))
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.smtp_host, self.smtp_port, timeout=self.timeout,
-                                    context=ssl.create_default_context())
-        smtp = smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout)
+            return _TrackedSMTPS(self.smtp_host, self.smtp_port, timeout=socket_timeout(self.timeout),
+                                 context=ssl.create_default_context())
+        smtp = _TrackedSMTP(self.smtp_host, self.smtp_port, timeout=socket_timeout(self.timeout))
         try:
             if self.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
@@ -260,3 +271,18 @@ class EmailChannel:
             raise
         return smtp
 
+
+def _transient(code: int) -> bool:
+    """SMTP's own rule: 4xx replies are temporary, 5xx permanent."""
+    return 400 <= code < 500
+
+
+class _TrackedSMTP(smtplib.SMTP):
+    """Registers its socket with the delivery deadline as soon as it connects."""
+
+    def _get_socket(self, host, port, timeout):  # type: ignore[override]
+        return track(super()._get_socket(host, port, timeout))
+
+
+class _TrackedSMTPS(smtplib.SMTP_SSL, _TrackedSMTP):
+    """Implicit TLS; the plain socket is registered before the TLS handshake."""

@@ -141,4 +141,4 @@ class TelegramChannel:
         with rendering(f"telegram channel {self.name!r}"):
             payload = self.payload(message)
         post_json(url, payload, channel=f"telegram channel {self.name!r}", timeout=self.timeout,
-                  headers={"X-Detectkit-Event-Id": message.event_id}, secrets=[self.bot_token])
+                  headers={"X-Detectkit-Event-Id": message.event_id})

@@ -186,7 +186,7 @@ class WebhookChannel:
         if self.secret:
             headers["X-Detectkit-Signature-256"] = signature(self.secret, body)
         post(self.webhook_url, body, channel=label, timeout=self.timeout,
-             headers=headers, secrets=[self.secret, *self.extra_headers.values()])
+             headers=headers)
 
 
 # -- structured formats ------------------------------------------------------------------------
