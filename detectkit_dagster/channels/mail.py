@@ -11,14 +11,18 @@ message's own title (identical for an anomaly); a configured one applies to ever
 
 from __future__ import annotations
 
-import html
+import functools
 import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from detectkit_dagster.channels.facts import ERROR_LEAD, NO_DATA_LEAD
 from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import TIMEOUTS, Param, in_range, message_template, not_empty, str_list
 from detectkit_dagster.channels.render import (
@@ -69,112 +73,56 @@ PARAMS = {
 
 # -- HTML card ---------------------------------------------------------------------------------
 
-
-def _cell(label: str, value: str) -> str:
-    return (f'<td style="padding:8px 12px;width:50%;vertical-align:top">'
-            f'<div style="font-size:11px;color:{MUTED};text-transform:uppercase;letter-spacing:.04em">'
-            f'{html.escape(label)}</div>'
-            f'<div style="font-size:15px;color:{INK};font-family:Menlo,Consolas,monospace">'
-            f'{html.escape(value)}</div></td>')
+COLORS = {"clay": CLAY, "ink": INK, "paper": PAPER, "surface": SURFACE, "border": BORDER, "muted": MUTED}
 
 
-def _grid(stats: list[tuple[str, str]]) -> str:
-    """Two stats per row; an odd count pads with an empty cell."""
-    cells = [_cell(label, value) for label, value in stats]
-    if len(cells) % 2:
-        cells.append('<td style="width:50%"></td>')
-    rows = "".join(f"<tr>{cells[i]}{cells[i + 1]}</tr>" for i in range(0, len(cells), 2))
-    return f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0">{rows}</table>'
+@functools.cache
+def _card_template() -> jinja2.Template:
+    env = SandboxedEnvironment(loader=jinja2.PackageLoader(__package__, ""), autoescape=True,
+                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("email.html")
 
 
-def _para(text: str, style: str = "") -> str:
-    return f'<p style="margin:0 0 12px;color:{INK};font-size:14px;line-height:1.5;{style}">{html.escape(text)}</p>'
+@dataclass(frozen=True)
+class Card:
+    """What the card shows for a message: text only; the template lays it out."""
+
+    lead: str
+    stats: list[tuple[str, str]]
+    description: str | None = None
+    rule: str | None = None
+    box: tuple[str, str] | None = None  # (label, preformatted text)
+    box_first: bool = False             # above the stats rather than below
 
 
-def _box(label: str, text: str) -> str:
-    return (f'<div style="margin:12px 0;padding:10px 12px;background:{PAPER};border:1px solid {BORDER};'
-            f'border-radius:6px"><div style="font-size:11px;color:{MUTED};margin-bottom:4px">{html.escape(label)}'
-            f'</div><pre style="margin:0;white-space:pre-wrap;font-size:12px;color:{INK}">{html.escape(text)}</pre></div>')
-
-
-def _card_body(message: AlertMessage, c: dict[str, Any]) -> str:
+def card_content(message: AlertMessage, c: Mapping[str, Any]) -> Card:
     kind = message.kind
-    parts: list[str] = []
-    if kind in ("anomaly", "recovery"):
-        if message.description:
-            parts.append(_para(message.description, f"color:{MUTED}"))
-        parts.append(_para(c["anomaly_lead" if kind == "anomaly" else "recovery_lead"]))
-        parts.append(f'<p style="margin:0 0 12px"><span style="display:inline-block;padding:3px 8px;'
-                     f'border:1px solid {BORDER};border-radius:10px;font-size:12px;color:{INK};'
-                     f'font-family:Menlo,Consolas,monospace">Rule {html.escape(c["rule_display"])}</span></p>')
-        stats = [("Value", c["value_display"]), ("Expected", c["expected_range"])]
-        last = "Latest" if kind == "anomaly" else "Cleared"
-        when = ([("Started", c["started_display"]), (last, c["timestamp"])] if message.onset is not None
-                else [("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"])])
-        if kind == "anomaly":
-            stats += [("Severity", f"{message.severity:.2f}"),
-                      ("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), *when]
-        else:
-            stats += [*when, ("Detector", c["detector_name"])]
-        parts.append(_grid(stats))
-        if kind == "anomaly" and message.detector_params:
-            parts.append(_box(c["detector_name"], message.detector_params))
-    elif kind == "no_data":
-        parts += [_para("Query returned no datapoint for the latest expected interval."),
-                  _grid([("Value", "\u2014"), ("Expected at", c["timestamp"])])]
+    if kind == "no_data":
+        return Card(NO_DATA_LEAD, [("Value", "\u2014"), ("Expected at", c["timestamp"])])
+    if kind == "error":
+        return Card(ERROR_LEAD, [("Detected at", c["timestamp"])], box=("Error", error_detail(message)), box_first=True)
+    stats = [("Value", c["value_display"]), ("Expected", c["expected_range"])]
+    last = "Latest" if kind == "anomaly" else "Cleared"
+    when = ([("Started", c["started_display"]), (last, c["timestamp"])] if message.onset is not None
+            else [("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"])])
+    if kind == "anomaly":
+        stats += [("Severity", f"{message.severity:.2f}"),
+                  ("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), *when]
     else:
-        parts += [_para("The detectkit pipeline failed for this metric."), _box("Error", error_detail(message)),
-                  _grid([("Detected at", c["timestamp"])])]
-    if message.dashboard_url:
-        parts.append(f'<p style="margin:16px 0 8px"><a href="{html.escape(message.dashboard_url, quote=True)}" '
-                     f'style="display:inline-block;padding:8px 14px;background:{CLAY};color:#ffffff;'
-                     f'text-decoration:none;border-radius:6px;font-size:14px">Open dashboard \u2192</a></p>')
-    if message.links:
-        links = " \u00b7 ".join(f'<a href="{html.escape(url, quote=True)}" style="color:{CLAY}">'
-                                f'{html.escape(label)}</a>' for label, url in message.links)
-        parts.append(f'<p style="margin:8px 0;font-size:13px">{links}</p>')
-    return "".join(parts)
-
-
-def _footer(message: AlertMessage) -> str:
-    bits = ["Sent by detectkit"]
-    if message.project:
-        bits.append(html.escape(message.project))
-    people = mentions_email(message.mentions)
-    if people:
-        bits.append(html.escape(people))
-    if message.help_url:
-        bits.append(f'<a href="{html.escape(message.help_url, quote=True)}" style="color:{MUTED}">'
-                    f'How to read this alert \u2192</a>')
-    bits.append(f"event_id {html.escape(message.event_id)}")
-    return (f'<tr><td style="padding:14px 24px;border-top:1px solid {BORDER};font-size:12px;color:{MUTED}">'
-            f'{" &middot; ".join(bits)}</td></tr>')
+        stats += [*when, ("Detector", c["detector_name"])]
+    box = (c["detector_name"], message.detector_params) if kind == "anomaly" and message.detector_params else None
+    return Card(c["anomaly_lead" if kind == "anomaly" else "recovery_lead"], stats, message.description,
+                c["rule_display"], box)
 
 
 def html_card(message: AlertMessage, plain: str, custom: bool) -> str:
-    """A table-based card with inline CSS (mail clients ignore style sheets)."""
-    c = message.context(mentions_email(message.mentions))
-    status = message.status
-    body = (f'<pre style="margin:0;white-space:pre-wrap;font-size:13px;color:{INK}">{html.escape(plain)}</pre>'
-            if custom else _card_body(message, c))
-    eyebrow = (f'<div style="font-size:12px;color:{MUTED};text-transform:uppercase;letter-spacing:.06em">'
-               f'{html.escape(message.project)}</div>' if message.project else "")
-    return (
-        f'<!DOCTYPE html><html><body style="margin:0;padding:24px 0;background:{PAPER};'
-        f'font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif">'
-        f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center">'
-        f'<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;'
-        f'background:{SURFACE};border:1px solid {BORDER};border-radius:8px">'
-        f'<tr><td style="height:4px;background:{status.color};font-size:0;line-height:0">&nbsp;</td></tr>'
-        f'<tr><td style="padding:16px 24px 0"><span style="color:{CLAY};font-size:14px">&#9670;</span> '
-        f'<span style="font-weight:600;color:{INK}">detectkit</span>'
-        f'<span style="float:right;padding:2px 8px;border-radius:10px;background:{status.color};color:#ffffff;'
-        f'font-size:11px;font-weight:600">{html.escape(status.word.upper())}</span></td></tr>'
-        f'<tr><td style="padding:12px 24px 4px">{eyebrow}'
-        f'<h1 style="margin:4px 0 12px;font-size:20px;color:{INK}">{html.escape(message.metric)}</h1></td></tr>'
-        f'<tr><td style="padding:0 24px 16px">{body}</td></tr>'
-        f'{_footer(message)}</table></td></tr></table></body></html>'
-    )
+    """The HTML part: the card of the message, or the custom text when a template made it."""
+    people = mentions_email(message.mentions)
+    return _card_template().render(
+        colors=COLORS, status=message.status, project=message.project, metric=message.metric,
+        plain=plain if custom else None, card=card_content(message, message.context(people)),
+        dashboard_url=message.dashboard_url, links=list(message.links), people=people,
+        help_url=message.help_url, event_id=message.event_id)
 
 
 # -- channel -----------------------------------------------------------------------------------
