@@ -16,9 +16,8 @@ from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import Param, resolve, timeout_of
 from detectkit_dagster.channels.scrub import scrub, secrets_of
 from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT
-from detectkit_dagster.errors import DeliveryError
-
 from detectkit_dagster.config.profiles import ChannelConfig, check_channel_name
+from detectkit_dagster.errors import DeliveryError
 
 
 class Channel(Protocol):

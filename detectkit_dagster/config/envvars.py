@@ -40,26 +40,20 @@ class TemplateNotAllowed(ValueError):
                          "env_var('NAME', 'default')) may be interpolated in this file")
 
 
-def from_env(value: Any) -> bool:
-    """Whether `value` (or anything inside it) holds text from the environment."""
-    if isinstance(value, FromEnv):
-        return True
+def texts_in(value: Any, *, only_env: bool) -> list[str]:
+    """The texts inside a nested value (keys too): all of them, or those from the environment."""
     if isinstance(value, dict):
-        return any(from_env(k) or from_env(v) for k, v in value.items())
+        return [t for k, v in value.items() for t in texts_in(k, only_env=only_env) + texts_in(v, only_env=only_env)]
     if isinstance(value, (list, tuple)):
-        return any(from_env(v) for v in value)
-    return False
-
-
-def env_texts(value: Any) -> list[str]:
-    """Every environment-derived text inside `value`."""
+        return [t for v in value for t in texts_in(v, only_env=only_env)]
     if isinstance(value, FromEnv):
         return [str(value)]
-    if isinstance(value, dict):
-        return [t for k, v in value.items() for t in env_texts(k) + env_texts(v)]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in env_texts(v)]
-    return []
+    return [] if only_env or value is None or isinstance(value, bool) else [str(value)]
+
+
+def from_env(value: Any) -> bool:
+    """Whether `value` (or anything inside it) holds text from the environment."""
+    return bool(texts_in(value, only_env=True))
 
 
 def interpolate(value: Any, env: Mapping[str, str] | None = None, where: str = "") -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 
 from ..errors import ConfigError  # noqa: F401  (re-exported)
-from .envvars import env_texts, from_env
+from .envvars import from_env, texts_in
 
 HIDDEN = "(hidden)"
 FROM_ENV = "(a value from the environment)"
@@ -35,20 +35,11 @@ def shown(value: Any) -> str:
 def conceal(text: str, value: Any, secret: bool = False) -> str:
     """`text` with every piece of `value` that must not be shown replaced: all of it for a
     secret field, else the parts that came from the environment."""
-    pieces = _texts(value) if secret else env_texts(value)
+    pieces = texts_in(value, only_env=not secret)
     for piece in sorted(set(pieces), key=len, reverse=True):
         if piece:
             text = text.replace(repr(piece), HIDDEN).replace(piece, HIDDEN)
     return text
-
-
-def _texts(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [t for k, v in value.items() for t in _texts(k) + _texts(v)]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _texts(v)]
-    return [] if value is None or isinstance(value, bool) else [str(value)]
-
 
 
 def near_miss(word: str, candidates: typing.Iterable[str]) -> str:

@@ -78,8 +78,8 @@ class DetectorConfig(_Strict):
         for name, value in params.items():
             values = value if isinstance(value, list) else [value]
             if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-                raise ValueError(f"param {name!r} must be a finite number, got {value!r} "
-                                 "(leave a bound out, or set it to null, for no bound)")
+                hint = " (leave it out, or set it to null, for no bound)" if name.endswith("bound") else ""
+                raise ValueError(f"param {name!r} must be a finite number, got {value!r}{hint}")
         return params
 
 
