@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from detectkit_dagster.config import load_project
+from detectkit_dagster.project import load_project
 from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.datapoints import load_range
 from detectkit_dagster.pipeline import Window

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from detectkit_dagster.config import load_project
+from detectkit_dagster.project import load_project
 from detectkit_dagster.defs import build_definitions
 from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from detectkit_dagster.alerting import replay_blocks
-from detectkit_dagster.config import load_project
+from detectkit_dagster.project import load_project
 from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START

@@ -6,7 +6,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from detectkit_dagster.config import load_project
+from detectkit_dagster.project import load_project
 from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.sources import SourceError, load_datapoints, make_source

@@ -6,7 +6,7 @@ import math
 import polars as pl
 import pytest
 
-from detectkit_dagster.config import load_project
+from detectkit_dagster.project import load_project
 from detectkit_dagster.sources import (
     DuckDBSource, SourceDataError, SourceError, load_datapoints, render_query,
 )

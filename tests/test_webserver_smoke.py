@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-from detectkit_dagster.config import load_project
+from detectkit_dagster.project import load_project
 
 from conftest import REPO
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detectkit_dagster.channels.facts import facts, lead
+from detectkit_dagster.channels.markup import MARKDOWN
 from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import TIMEOUTS, Param, not_empty, url_param
 from detectkit_dagster.channels.render import cap, event_footer, mentions_discord, plain_body, render
@@ -40,16 +41,16 @@ class DiscordChannel:
     PARAMS: ClassVar[dict[str, Param]] = PARAMS
 
     def embed(self, message: AlertMessage, context: dict[str, Any]) -> dict[str, Any]:
-        fields = []
+        m, fields = MARKDOWN, []
         if message.template is not None:  # a custom body replaces lead and facts
-            description = render(message.template, context,
-                                 lambda: plain_body(message, context, with_title=False))
+            values = m.context(context)
+            description = render(message.template, values, lambda: plain_body(message, values, with_title=False))
         else:
-            description = lead(message, context)
-            rows = facts(message, context)
+            description = m.text(lead(message, context))
+            rows = [(label, m.text(value)) for label, value in facts(message, context)]
             if message.kind == "anomaly" and message.detector_params:
-                rows.append(("Parameters", f"```{cap(message.detector_params, PARAMETERS)}```"))
-            links = " \u00b7 ".join(f"[{label}]({url})" for label, url in message.link_list())
+                rows.append(("Parameters", m.block(cap(message.detector_params, PARAMETERS))))
+            links = " \u00b7 ".join(m.link(label, url) for label, url in message.link_list())
             rows += [("Links", links)] if links else []
             fields = [{"name": n, "value": cap(v, FIELD), "inline": n not in _WIDE} for n, v in rows]
         footer = " \u00b7 ".join(filter(None, [self.username or "detectkit", message.project, event_footer(message)]))

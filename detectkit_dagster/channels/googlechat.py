@@ -6,11 +6,11 @@ footer line rather than as a top-level field.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detectkit_dagster.channels.facts import facts, lead
+from detectkit_dagster.channels.markup import HTML
 from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import TIMEOUTS, Param, url_param
 from detectkit_dagster.channels.render import cap, event_footer, mentions_googlechat, plain_body, render
@@ -24,15 +24,16 @@ def _paragraph(text: str) -> dict[str, Any]:
 
 
 def card(message: AlertMessage, context: dict[str, Any], icon_url: str | None) -> dict[str, Any]:
-    e = html.escape  # card text is a small HTML subset
+    e = HTML.text  # card text is a small HTML subset
     header: dict[str, Any] = {"title": message.title}
     if message.description:
         header["subtitle"] = cap(message.description, 200)
     if icon_url:
         header |= {"imageUrl": icon_url, "imageType": "CIRCLE"}
     if message.template is not None:  # a custom body replaces lead and facts
-        text = render(message.template, context, lambda: plain_body(message, context, with_title=False))
-        widgets = [_paragraph(e(text).replace("\n", "<br>"))]
+        values = HTML.context(context)
+        text = render(message.template, values, lambda: plain_body(message, values, with_title=False))
+        widgets = [_paragraph(text.replace("\n", "<br>"))]
     else:
         rows = facts(message, context)
         if message.kind == "anomaly" and message.detector_params:

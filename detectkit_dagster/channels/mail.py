@@ -11,20 +11,25 @@ message's own title (identical for an anomaly); a configured one applies to ever
 
 from __future__ import annotations
 
-import html
+import functools
 import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from detectkit_dagster.channels.facts import ERROR_LEAD, NO_DATA_LEAD
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import TIMEOUTS, Param, in_range, not_empty, str_list
+from detectkit_dagster.channels.params import TIMEOUTS, Param, in_range, message_template, not_empty, str_list
 from detectkit_dagster.channels.render import (
     check_template, error_detail, mentions_email, message_text, safe_format,
 )
-from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT, DeliveryError, excerpt, redact, rendering
+from detectkit_dagster.channels.deadline import DeadlineExceeded, socket_timeout, track, within
+from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT, DeliveryError, excerpt, rendering
 
 SUBJECT_NAMES = ("metric_name", "project_name", "project_name_prefix")
 SECURITY = ("starttls", "ssl", "none")
@@ -61,119 +66,63 @@ PARAMS = {
     "security": Param((str,), choices=SECURITY),
     "subject_template": Param((str,), check=_subject_ok),
     "from_name": Param((str,), default="detectkit"),
-    "template": Param((str,)),
+    "template": Param((str,), check=message_template),
     **TIMEOUTS,
 }
 
 
 # -- HTML card ---------------------------------------------------------------------------------
 
-
-def _cell(label: str, value: str) -> str:
-    return (f'<td style="padding:8px 12px;width:50%;vertical-align:top">'
-            f'<div style="font-size:11px;color:{MUTED};text-transform:uppercase;letter-spacing:.04em">'
-            f'{html.escape(label)}</div>'
-            f'<div style="font-size:15px;color:{INK};font-family:Menlo,Consolas,monospace">'
-            f'{html.escape(value)}</div></td>')
+COLORS = {"clay": CLAY, "ink": INK, "paper": PAPER, "surface": SURFACE, "border": BORDER, "muted": MUTED}
 
 
-def _grid(stats: list[tuple[str, str]]) -> str:
-    """Two stats per row; an odd count pads with an empty cell."""
-    cells = [_cell(label, value) for label, value in stats]
-    if len(cells) % 2:
-        cells.append('<td style="width:50%"></td>')
-    rows = "".join(f"<tr>{cells[i]}{cells[i + 1]}</tr>" for i in range(0, len(cells), 2))
-    return f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0">{rows}</table>'
+@functools.cache
+def _card_template() -> jinja2.Template:
+    env = SandboxedEnvironment(loader=jinja2.PackageLoader(__package__, ""), autoescape=True,
+                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("email.html")
 
 
-def _para(text: str, style: str = "") -> str:
-    return f'<p style="margin:0 0 12px;color:{INK};font-size:14px;line-height:1.5;{style}">{html.escape(text)}</p>'
+@dataclass(frozen=True)
+class Card:
+    """What the card shows for a message: text only; the template lays it out."""
+
+    lead: str
+    stats: list[tuple[str, str]]
+    description: str | None = None
+    rule: str | None = None
+    box: tuple[str, str] | None = None  # (label, preformatted text)
+    box_first: bool = False             # above the stats rather than below
 
 
-def _box(label: str, text: str) -> str:
-    return (f'<div style="margin:12px 0;padding:10px 12px;background:{PAPER};border:1px solid {BORDER};'
-            f'border-radius:6px"><div style="font-size:11px;color:{MUTED};margin-bottom:4px">{html.escape(label)}'
-            f'</div><pre style="margin:0;white-space:pre-wrap;font-size:12px;color:{INK}">{html.escape(text)}</pre></div>')
-
-
-def _card_body(message: AlertMessage, c: dict[str, Any]) -> str:
+def card_content(message: AlertMessage, c: Mapping[str, Any]) -> Card:
     kind = message.kind
-    parts: list[str] = []
-    if kind in ("anomaly", "recovery"):
-        if message.description:
-            parts.append(_para(message.description, f"color:{MUTED}"))
-        parts.append(_para(c["anomaly_lead" if kind == "anomaly" else "recovery_lead"]))
-        parts.append(f'<p style="margin:0 0 12px"><span style="display:inline-block;padding:3px 8px;'
-                     f'border:1px solid {BORDER};border-radius:10px;font-size:12px;color:{INK};'
-                     f'font-family:Menlo,Consolas,monospace">Rule {html.escape(c["rule_display"])}</span></p>')
-        stats = [("Value", c["value_display"]), ("Expected", c["expected_range"])]
-        last = "Latest" if kind == "anomaly" else "Cleared"
-        when = ([("Started", c["started_display"]), (last, c["timestamp"])] if message.onset is not None
-                else [("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"])])
-        if kind == "anomaly":
-            stats += [("Severity", f"{message.severity:.2f}"),
-                      ("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), *when]
-        else:
-            stats += [*when, ("Detector", c["detector_name"])]
-        parts.append(_grid(stats))
-        if kind == "anomaly" and message.detector_params:
-            parts.append(_box(c["detector_name"], message.detector_params))
-    elif kind == "no_data":
-        parts += [_para("Query returned no datapoint for the latest expected interval."),
-                  _grid([("Value", "\u2014"), ("Expected at", c["timestamp"])])]
+    if kind == "no_data":
+        return Card(NO_DATA_LEAD, [("Value", "\u2014"), ("Expected at", c["timestamp"])])
+    if kind == "error":
+        return Card(ERROR_LEAD, [("Detected at", c["timestamp"])], box=("Error", error_detail(message)), box_first=True)
+    stats = [("Value", c["value_display"]), ("Expected", c["expected_range"])]
+    last = "Latest" if kind == "anomaly" else "Cleared"
+    when = ([("Started", c["started_display"]), (last, c["timestamp"])] if message.onset is not None
+            else [("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"])])
+    if kind == "anomaly":
+        stats += [("Severity", f"{message.severity:.2f}"),
+                  ("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), *when]
     else:
-        parts += [_para("The detectkit pipeline failed for this metric."), _box("Error", error_detail(message)),
-                  _grid([("Detected at", c["timestamp"])])]
-    if message.dashboard_url:
-        parts.append(f'<p style="margin:16px 0 8px"><a href="{html.escape(message.dashboard_url, quote=True)}" '
-                     f'style="display:inline-block;padding:8px 14px;background:{CLAY};color:#ffffff;'
-                     f'text-decoration:none;border-radius:6px;font-size:14px">Open dashboard \u2192</a></p>')
-    if message.links:
-        links = " \u00b7 ".join(f'<a href="{html.escape(url, quote=True)}" style="color:{CLAY}">'
-                                f'{html.escape(label)}</a>' for label, url in message.links)
-        parts.append(f'<p style="margin:8px 0;font-size:13px">{links}</p>')
-    return "".join(parts)
-
-
-def _footer(message: AlertMessage) -> str:
-    bits = ["Sent by detectkit"]
-    if message.project:
-        bits.append(html.escape(message.project))
-    people = mentions_email(message.mentions)
-    if people:
-        bits.append(html.escape(people))
-    if message.help_url:
-        bits.append(f'<a href="{html.escape(message.help_url, quote=True)}" style="color:{MUTED}">'
-                    f'How to read this alert \u2192</a>')
-    bits.append(f"event_id {html.escape(message.event_id)}")
-    return (f'<tr><td style="padding:14px 24px;border-top:1px solid {BORDER};font-size:12px;color:{MUTED}">'
-            f'{" &middot; ".join(bits)}</td></tr>')
+        stats += [*when, ("Detector", c["detector_name"])]
+    box = (c["detector_name"], message.detector_params) if kind == "anomaly" and message.detector_params else None
+    return Card(c["anomaly_lead" if kind == "anomaly" else "recovery_lead"], stats, message.description,
+                c["rule_display"], box)
 
 
 def html_card(message: AlertMessage, plain: str, custom: bool) -> str:
-    """A table-based card with inline CSS (mail clients ignore style sheets)."""
-    c = message.context(mentions_email(message.mentions))
-    status = message.status
-    body = (f'<pre style="margin:0;white-space:pre-wrap;font-size:13px;color:{INK}">{html.escape(plain)}</pre>'
-            if custom else _card_body(message, c))
-    eyebrow = (f'<div style="font-size:12px;color:{MUTED};text-transform:uppercase;letter-spacing:.06em">'
-               f'{html.escape(message.project)}</div>' if message.project else "")
-    return (
-        f'<!DOCTYPE html><html><body style="margin:0;padding:24px 0;background:{PAPER};'
-        f'font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif">'
-        f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center">'
-        f'<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;'
-        f'background:{SURFACE};border:1px solid {BORDER};border-radius:8px">'
-        f'<tr><td style="height:4px;background:{status.color};font-size:0;line-height:0">&nbsp;</td></tr>'
-        f'<tr><td style="padding:16px 24px 0"><span style="color:{CLAY};font-size:14px">&#9670;</span> '
-        f'<span style="font-weight:600;color:{INK}">detectkit</span>'
-        f'<span style="float:right;padding:2px 8px;border-radius:10px;background:{status.color};color:#ffffff;'
-        f'font-size:11px;font-weight:600">{html.escape(status.word.upper())}</span></td></tr>'
-        f'<tr><td style="padding:12px 24px 4px">{eyebrow}'
-        f'<h1 style="margin:4px 0 12px;font-size:20px;color:{INK}">{html.escape(message.metric)}</h1></td></tr>'
-        f'<tr><td style="padding:0 24px 16px">{body}</td></tr>'
-        f'{_footer(message)}</table></td></tr></table></body></html>'
-    )
+    """The HTML part: the card of the message, or the custom text when a template made it."""
+    people = mentions_email(message.mentions)
+    return _card_template().render(
+        colors=COLORS, status=message.status, project=message.project, metric=message.metric,
+        plain=plain if custom else None, card=card_content(message, message.context(people)),
+        dashboard_url=message.dashboard_url, links=list(message.links), people=people,
+        help_url=message.help_url, event_id=message.event_id)
 
 
 # -- channel -----------------------------------------------------------------------------------
@@ -228,30 +177,40 @@ class EmailChannel:
         with rendering(where):
             mail = self.build(message)
         server = f"{self.smtp_host}:{self.smtp_port}"
-        secrets = [self.smtp_password]
         try:
-            with self._connect() as smtp:
-                if self.smtp_username and self.smtp_password:
-                    smtp.login(self.smtp_username, self.smtp_password)
-                smtp.send_message(mail, from_addr=self.from_email, to_addrs=list(self.to_emails))
+            within(self.timeout, lambda: self._deliver(mail))
+        except DeadlineExceeded:
+            raise DeliveryError(f"{where}: timed out: {server} did not finish within {self.timeout:g} s") from None
         except smtplib.SMTPAuthenticationError as exc:
             # The reply to AUTH may echo the encoded credentials: show only the code.
-            raise DeliveryError(f"{where}: SMTP login to {server} failed ({exc.smtp_code})") from None
+            raise DeliveryError(f"{where}: SMTP login to {server} failed ({exc.smtp_code})",
+                                retryable=_transient(exc.smtp_code)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             refused = ", ".join(f"{to} ({code})" for to, (code, _) in exc.recipients.items())
-            raise DeliveryError(f"{where}: {server} refused the recipients {refused}") from None
+            retry = all(_transient(code) for code, _ in exc.recipients.values())
+            raise DeliveryError(f"{where}: {server} refused the recipients {refused}", retryable=retry) from None
         except smtplib.SMTPResponseException as exc:
             reply = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
-            raise DeliveryError(f"{where}: {server} answered {exc.smtp_code}: {excerpt(reply, secrets)}") from None
+            raise DeliveryError(f"{where}: {server} answered {exc.smtp_code}: {excerpt(reply)}",
+                                retryable=_transient(exc.smtp_code)) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(f"{where}: the certificate of {server} does not verify: {exc.verify_message}",
+                                retryable=False) from None
         except (smtplib.SMTPException, OSError) as exc:
-            cause = redact(str(exc), secrets) or type(exc).__name__
+            cause = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
             raise DeliveryError(f"{where}: could not send through {server}: {cause}") from None
+
+    def _deliver(self, mail: EmailMessage) -> None:
+        with self._connect() as smtp:
+            if self.smtp_username and self.smtp_password:
+                smtp.login(self.smtp_username, self.smtp_password)
+            smtp.send_message(mail, from_addr=self.from_email, to_addrs=list(self.to_emails))
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.smtp_host, self.smtp_port, timeout=self.timeout,
-                                    context=ssl.create_default_context())
-        smtp = smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout)
+            return _TrackedSMTPS(self.smtp_host, self.smtp_port, timeout=socket_timeout(self.timeout),
+                                 context=ssl.create_default_context())
+        smtp = _TrackedSMTP(self.smtp_host, self.smtp_port, timeout=socket_timeout(self.timeout))
         try:
             if self.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
@@ -260,3 +219,18 @@ class EmailChannel:
             raise
         return smtp
 
+
+def _transient(code: int) -> bool:
+    """SMTP's own rule: 4xx replies are temporary, 5xx permanent."""
+    return 400 <= code < 500
+
+
+class _TrackedSMTP(smtplib.SMTP):
+    """Registers its socket with the delivery deadline as soon as it connects."""
+
+    def _get_socket(self, host, port, timeout):  # type: ignore[override]
+        return track(super()._get_socket(host, port, timeout))
+
+
+class _TrackedSMTPS(smtplib.SMTP_SSL, _TrackedSMTP):
+    """Implicit TLS; the plain socket is registered before the TLS handshake."""

@@ -77,5 +77,4 @@ class NtfyChannel:
         with rendering(f"ntfy channel {self.name!r}"):
             payload = self.payload(message)
         post_json(self.server.rstrip("/") + "/", payload, channel=f"ntfy channel {self.name!r}",
-                  timeout=self.timeout, headers={**self.headers(), "X-Detectkit-Event-Id": message.event_id},
-                  secrets=[self.token, self.password, self.topic])
+                  timeout=self.timeout, headers={**self.headers(), "X-Detectkit-Event-Id": message.event_id})

@@ -55,8 +55,15 @@ class OutboxChannel:
 
     def send(self, message: AlertMessage) -> None:
         target = self.path_for(message)
+        where = f"outbox channel {self.name!r}"
         try:
             text = json.dumps(record(message, self.name), ensure_ascii=False, indent=2, allow_nan=False)
+        except (ValueError, TypeError) as exc:
+            raise DeliveryError(f"{where}: could not render the message: {exc}", retryable=False) from None
+        folder = self.directory.resolve()  # a symlinked channel folder must not lead elsewhere
+        if not folder.is_relative_to(self.directory.parent.resolve()):
+            raise DeliveryError(f"{where}: the channel folder leads outside the outbox", retryable=False)
+        try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
             try:
@@ -66,5 +73,5 @@ class OutboxChannel:
             except BaseException:
                 os.unlink(temp)
                 raise
-        except (OSError, ValueError, TypeError) as exc:
-            raise DeliveryError(f"outbox channel {self.name!r}: could not write {target.name}: {exc}") from None
+        except OSError as exc:  # a full or read-only disk may recover: retry
+            raise DeliveryError(f"{where}: could not write {target.name}: {exc}") from None

@@ -1,6 +1,7 @@
 """Channel parameters: a small declarative schema per channel type, checked when profiles load.
 
-Errors name the channel, the parameter and what is allowed; they never echo a secret value.
+Errors name the channel, the parameter and what is allowed; they never echo a secret value nor
+a value that came from the environment.
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
+
+from detectkit_dagster.channels.render import check_template
+from detectkit_dagster.config.errors import conceal
+from detectkit_dagster.config.envvars import from_env
 
 Check = Callable[[Any], str | None]  # returns what is wrong with a value, or None
 
@@ -61,6 +66,12 @@ def headers_map(value: dict) -> str | None:
     return None
 
 
+def message_template(value: str) -> str | None:
+    """A custom body: the safe formatter's `{name}` fields over the alert variables only."""
+    problem = check_template(value)
+    return None if problem is None else f"cannot render: {problem}"
+
+
 def url_param(**kwargs: Any) -> Param:
     return Param((str,), check=http_url, **kwargs)
 
@@ -101,7 +112,8 @@ def resolve(channel: str, kind: str, raw: Mapping[str, Any], schema: Mapping[str
                 raise ValueError(f"{where}: missing required param {key!r}. Allowed params: {allowed}")
             values[key] = param.default
             continue
-        shown = "" if param.secret else f" (got {value!r})"
+        hidden = param.secret or from_env(value)
+        shown = "" if hidden else f" (got {value!r})"
         if not _type_ok(value, param.types):
             raise ValueError(f"{where}: param {key!r} must be {_type_names(param.types)}{shown}")
         if param.choices is not None and value not in param.choices:
@@ -109,7 +121,7 @@ def resolve(channel: str, kind: str, raw: Mapping[str, Any], schema: Mapping[str
             raise ValueError(f"{where}: param {key!r} must be one of {options}{shown}")
         problem = param.check(value) if param.check else None
         if problem:
-            raise ValueError(f"{where}: param {key!r} {problem}{shown}")
+            raise ValueError(f"{where}: param {key!r} {conceal(problem, value, param.secret)}{shown}")
         values[key] = value
     return values
 

@@ -1,18 +1,23 @@
-"""From a `profiles.yml` channel entry to a channel object: parameter checks and construction."""
+"""From a `profiles.yml` channel entry to a channel object: parameter checks and construction.
+
+Every channel comes wrapped: whatever fails inside `send` leaves it as one DeliveryError whose
+text holds none of the channel's secrets, so logs, cursors and run metadata never do either.
+"""
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from detectkit_dagster.channels import discord, googlechat, mail, ntfy, outbox, teams, telegram, webhook
 from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import Param, resolve, timeout_of
+from detectkit_dagster.channels.scrub import scrub, secrets_of
 from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT
-
-if TYPE_CHECKING:  # profiles.yml loading may call validate_channel: no import cycle at runtime
-    from detectkit_dagster.config.profiles import ChannelConfig
+from detectkit_dagster.config.profiles import ChannelConfig, check_channel_name
+from detectkit_dagster.errors import DeliveryError
 
 
 class Channel(Protocol):
@@ -20,6 +25,29 @@ class Channel(Protocol):
 
     def send(self, message: AlertMessage) -> None:
         """Deliver the message or raise DeliveryError."""
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A channel whose failures are all DeliveryError, scrubbed of the channel's secrets.
+
+    Other attributes are the wrapped channel's."""
+
+    channel: Channel
+    secrets: tuple[str, ...] = field(repr=False)
+
+    def __getattr__(self, name: str):
+        return getattr(self.channel, name)
+
+    def send(self, message: AlertMessage) -> None:
+        try:
+            self.channel.send(message)
+        except DeliveryError as exc:
+            raise DeliveryError(scrub(str(exc), self.secrets), retryable=exc.retryable) from None
+        except Exception as exc:  # noqa: BLE001 - a failure of ours must not leak a secret either
+            label = f"{self.channel.type} channel {self.channel.name!r}"
+            text = f"{label}: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+            raise DeliveryError(scrub(text, self.secrets), retryable=isinstance(exc, OSError)) from None
 
 
 Values = Mapping[str, Any]
@@ -109,8 +137,11 @@ def _checked(name: str, config: ChannelConfig) -> tuple[str, dict[str, Any]]:
 
 def build_channel(name: str, config: ChannelConfig, outbox_dir: Path) -> Channel:
     """The channel object for one `alert_channels` entry; ValueError names the bad parameter."""
+    check_channel_name(name)
     kind, values = _checked(name, config)
-    return REGISTRY[kind][1](name, values, outbox_dir)
+    schema, build = REGISTRY[kind]
+    secret = [key for key, param in schema.items() if param.secret]
+    return Guarded(build(name, values, outbox_dir), secrets_of(values, secret))
 
 
 def validate_channel(name: str, config: ChannelConfig) -> None:

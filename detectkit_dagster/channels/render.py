@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import string
+from html import escape as escape_html
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
@@ -157,7 +158,7 @@ def mentions_telegram(names: Sequence[str], html: bool) -> str:
     """A numeric id pings as a `tg://user` link, which only HTML mode can carry."""
     return " ".join(
         f'<a href="tg://user?id={name}">{name}</a>' if html and name.isdigit() and name not in BROADCAST
-        else f"@{name}"
+        else f"@{escape_html(name, quote=False) if html else name}"
         for name in names
     )
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detectkit_dagster.channels.facts import facts, lead
+from detectkit_dagster.channels.markup import TEAMS
 from detectkit_dagster.channels.message import AlertMessage
 from detectkit_dagster.channels.params import TIMEOUTS, Param, url_param
 from detectkit_dagster.channels.render import event_footer, mentions_plain, plain_body, render
@@ -23,21 +24,22 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 
 
 def adaptive_card(message: AlertMessage) -> dict[str, Any]:
-    mentions = mentions_plain(message.mentions)
+    m, mentions = TEAMS, mentions_plain(message.mentions)
     context = message.context(mentions)
     body = [_text(message.title, weight="Bolder", size="Medium", color=COLORS[message.kind])]
     if message.template is not None:  # a custom body replaces lead and facts
-        body.append(_text(render(message.template, context, lambda: plain_body(message, context, with_title=False))))
+        values = m.context(context)
+        body.append(_text(render(message.template, values, lambda: plain_body(message, values, with_title=False))))
     else:
         if message.description:
-            body.append(_text(message.description, isSubtle=True))
-        body.append(_text(lead(message, context)))
+            body.append(_text(m.text(message.description), isSubtle=True))
+        body.append(_text(m.text(lead(message, context))))
         rows = facts(message, context)
         if message.kind == "anomaly" and message.detector_params:
             rows.append(("Parameters", message.detector_params))
-        body.append({"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in rows]})
+        body.append({"type": "FactSet", "facts": [{"title": t, "value": m.text(v)} for t, v in rows]})
     if mentions:
-        body.append(_text(mentions))
+        body.append(_text(m.text(mentions)))
     footer = " \u00b7 ".join(filter(None, ["detectkit", message.project, event_footer(message)]))
     body.append(_text(footer, isSubtle=True, size="Small"))
     card = {

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from detectkit_dagster.channels.markup import PLAIN, TELEGRAM_HTML, TELEGRAM_MARKDOWN, Markup
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import TIMEOUTS, Param, not_empty, url_param
+from detectkit_dagster.channels.params import TIMEOUTS, Param, message_template, not_empty, url_param
 from detectkit_dagster.channels.render import (
     cap, error_detail, event_footer, mentions_telegram, plain_body, render,
 )
@@ -16,7 +16,7 @@ from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT, post_json, ren
 API_URL = "https://api.telegram.org"
 MAX_CHARS = 4096
 PARSE_MODES = ("HTML", "Markdown", None)
-_MARKDOWN_SPECIALS = "_*`["
+MARKUPS: dict[str | None, Markup] = {"HTML": TELEGRAM_HTML, "Markdown": TELEGRAM_MARKDOWN, None: PLAIN}
 
 
 def _id_text(value: Any) -> str | None:
@@ -28,14 +28,10 @@ PARAMS = {
     "chat_id": Param((str, int), required=True, check=_id_text),
     "parse_mode": Param((str,), default="HTML", choices=PARSE_MODES),
     "disable_notification": Param((bool,), default=False),
-    "template": Param((str,)),
+    "template": Param((str,), check=message_template),
     "api_url": url_param(default=API_URL),
     **TIMEOUTS,
 }
-
-
-def code(value: Any) -> str:
-    return f"<code>{html.escape(str(value))}</code>"
 
 
 def fit(text: str, limit: int = MAX_CHARS) -> str:
@@ -47,47 +43,40 @@ def fit(text: str, limit: int = MAX_CHARS) -> str:
     return (head[:cut] if cut > 0 else head) + "\n\u2026"
 
 
-def escape_markdown(text: str) -> str:
-    """Legacy Markdown: a lone `_` in a metric name would otherwise break the whole message."""
-    for ch in _MARKDOWN_SPECIALS:
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def rich_html(message: AlertMessage, mentions: str) -> str:
     """The default HTML message: title, lead, facts, links, mentions."""
     c = message.context(mentions)
-    e = html.escape
-    project = f"[{e(message.project)}] " if message.project else ""
-    lines = [f"{message.status.emoji} <b>{project}{e(message.status.word)} \u00b7 {e(message.metric)}</b>"]
+    m = TELEGRAM_HTML
+    project = f"[{m.text(message.project)}] " if message.project else ""
+    lines = [f"{message.status.emoji} <b>{project}{m.text(message.status.word)} \u00b7 {m.text(message.metric)}</b>"]
     if message.description:
-        lines.append(f"<i>{e(cap(message.description, 500))}</i>")
+        lines.append(f"<i>{m.text(cap(message.description, 500))}</i>")
     lines.append("")
-    kind, t = message.kind, code(c["timestamp"])
+    kind, t = message.kind, m.code(c["timestamp"])
     if kind in ("anomaly", "recovery"):
-        lines += [e(c["anomaly_lead" if kind == "anomaly" else "recovery_lead"]),
-                  f"<b>Rule</b> {code(c['rule_display'])}", "",
-                  f"\u2022 Value: {code(c['value_display'])} \u00b7 Expected: {code(c['expected_range'])}"]
+        lines += [m.text(c["anomaly_lead" if kind == "anomaly" else "recovery_lead"]),
+                  f"<b>Rule</b> {m.code(c['rule_display'])}", "",
+                  f"\u2022 Value: {m.code(c['value_display'])} \u00b7 Expected: {m.code(c['expected_range'])}"]
         if kind == "anomaly":
             quorum = f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"
-            lines += [f"\u2022 Quorum: {code(quorum)}", f"\u2022 Severity: {code(format(message.severity, '.2f'))}"]
+            lines += [f"\u2022 Quorum: {m.code(quorum)}", f"\u2022 Severity: {m.code(format(message.severity, '.2f'))}"]
         last = "Latest" if kind == "anomaly" else "Cleared"
         if message.onset is not None:
-            lines.append(f"\u2022 Started: {code(c['started_display'])} \u00b7 {last}: {t}")
+            lines.append(f"\u2022 Started: {m.code(c['started_display'])} \u00b7 {last}: {t}")
         else:
             lines.append(f"\u2022 {'Time' if kind == 'anomaly' else 'Cleared'}: {t}")
-        lines.append(f"\u2022 Detector: {code(c['detector_name'])}")
+        lines.append(f"\u2022 Detector: {m.code(c['detector_name'])}")
         if kind == "anomaly" and message.detector_params:
-            lines.append(f"\u2022 Parameters: {code(cap(message.detector_params, 900))}")
+            lines.append(f"\u2022 Parameters: {m.code(cap(message.detector_params, 900))}")
     elif kind == "no_data":
         lines += ["Query returned no datapoint for the latest expected interval.", "", f"\u2022 Expected at: {t}"]
     else:
         lines += ["The detectkit pipeline failed for this metric.", "", f"\u2022 Time: {t}"]
         if error_detail(message):
-            lines.append(f"\u2022 Error: {code(error_detail(message))}")
+            lines.append(f"\u2022 Error: {m.code(error_detail(message))}")
     links = message.link_list("Open dashboard")
     if links:
-        lines += ["", " \u00b7 ".join(f'<a href="{e(url, quote=True)}">{e(label)}</a>' for label, url in links)]
+        lines += ["", " \u00b7 ".join(m.link(label, url) for label, url in links)]
     if mentions:
         lines += ["", mentions]
     return "\n".join(lines)
@@ -107,6 +96,10 @@ class TelegramChannel:
     type: ClassVar[str] = "telegram"
     PARAMS: ClassVar[dict[str, Param]] = PARAMS
 
+    @property
+    def markup(self) -> Markup:
+        return MARKUPS[self.parse_mode]
+
     def text(self, message: AlertMessage) -> str:
         html_mode = self.parse_mode == "HTML"
         mentions = mentions_telegram(message.mentions, html_mode)
@@ -116,18 +109,16 @@ class TelegramChannel:
         def default() -> str:
             if html_mode:
                 return rich_html(message, mentions)
-            body = plain_body(message, context)
-            return escape_markdown(body) if self.parse_mode == "Markdown" else body
+            return self.markup.text(plain_body(message, context))  # no markup of its own: escape it all
 
-        # A template is sent verbatim under the parse mode: it must be valid markup itself.
-        body = render(template, context, default)
+        # A custom template is markup under the parse mode; the values filled in are escaped for it.
+        body = render(template, self.markup.context(context), default)
         footer = "\n\n" + self.footer(message)
         return fit(body, MAX_CHARS - len(footer)) + footer
 
     def footer(self, message: AlertMessage) -> str:
-        if self.parse_mode == "HTML":
-            return f"<i>{html.escape(event_footer(message))}</i>"
-        return escape_markdown(event_footer(message)) if self.parse_mode == "Markdown" else event_footer(message)
+        text = self.markup.text(event_footer(message))
+        return f"<i>{text}</i>" if self.parse_mode == "HTML" else text
 
     def payload(self, message: AlertMessage) -> dict[str, Any]:
         body = {"chat_id": self.chat_id, "text": self.text(message),
@@ -141,4 +132,4 @@ class TelegramChannel:
         with rendering(f"telegram channel {self.name!r}"):
             payload = self.payload(message)
         post_json(url, payload, channel=f"telegram channel {self.name!r}", timeout=self.timeout,
-                  headers={"X-Detectkit-Event-Id": message.event_id}, secrets=[self.bot_token])
+                  headers={"X-Detectkit-Event-Id": message.event_id})

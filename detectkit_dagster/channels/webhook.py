@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Mapping
 
+from detectkit_dagster.channels.markup import MARKDOWN, PLAIN, SLACK, Markup
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import TIMEOUTS, Param, headers_map, not_empty, url_param
+from detectkit_dagster.channels.params import TIMEOUTS, Param, headers_map, message_template, not_empty, url_param
 from detectkit_dagster.channels.render import (
     error_detail, mentions_plain, mentions_slack, plain_body, render,
 )
@@ -34,7 +35,7 @@ COMMON_PARAMS = {
 }
 WEBHOOK_PARAMS = COMMON_PARAMS | {
     "extra_headers": Param((dict,), default={}, secret=True, check=headers_map),
-    "template": Param((str,)),
+    "template": Param((str,), check=message_template),
     "format": Param((str,), default="attachments", choices=FORMATS),
     "secret": Param((str,), secret=True, check=not_empty),
 }
@@ -75,14 +76,15 @@ class WebhookChannel:
         # As in detectkit, the markup follows the URL, not the channel type.
         return "hooks.slack.com" in self.webhook_url
 
+    @property
+    def markup(self) -> Markup:
+        return SLACK if self.slack_syntax else MARKDOWN
+
     def mentions(self, message: AlertMessage) -> str:
         return (mentions_slack if self.type == "slack" else mentions_plain)(message.mentions)
 
     def bold(self, text: str) -> str:
         return f"*{text}*" if self.slack_syntax else f"**{text}**"
-
-    def link(self, label: str, url: str) -> str:
-        return f"<{url}|{label}>" if self.slack_syntax else f"[{label}]({url})"
 
     # -- payloads ------------------------------------------------------------------------
 
@@ -112,7 +114,8 @@ class WebhookChannel:
         status = message.status
         template = message.template if message.template is not None else self.template
         if template is not None:
-            text = render(template, context, lambda: plain_body(message, context, with_title=False))
+            values = self.markup.context(context)
+            text = render(template, values, lambda: plain_body(message, values, with_title=False))
             card = {"color": status.color, "title": message.title, "text": text, "mrkdwn_in": ["text"]}
         else:
             card = {
@@ -132,44 +135,46 @@ class WebhookChannel:
         return card
 
     def fallback(self, message: AlertMessage, context: Mapping[str, Any]) -> str:
+        """The notification text: plain, with Slack's three escapes on Slack."""
+        c = (SLACK if self.slack_syntax else PLAIN).context(context)
         if message.kind == "no_data":
-            return f"{message.title} at {context['timestamp']}"
+            return f"{message.title} at {c['timestamp']}"
         if message.kind == "error":
-            return f"{message.title} \u2014 {context['error_type']}: {context['error_message']}"
-        return (f"{message.title} \u2014 {context['value_display']} "
-                f"(expected {context['expected_range']}) at {context['timestamp']}")
+            return f"{message.title} \u2014 {c['error_type']}: {c['error_message']}"
+        return f"{message.title} \u2014 {c['value_display']} (expected {c['expected_range']}) at {c['timestamp']}"
 
     def lead(self, message: AlertMessage, context: Mapping[str, Any]) -> str:
+        m = self.markup
         if message.kind == "no_data":
             return "Query returned no datapoint for the latest expected interval."
         if message.kind == "error":
             return "The detectkit pipeline failed for this metric."
         lead = context["anomaly_lead" if message.kind == "anomaly" else "recovery_lead"]
-        return f"{lead}\n{self.bold('Rule')} `{context['rule_display']}`"
+        return f"{m.text(lead)}\n{self.bold('Rule')} {m.code(context['rule_display'])}"
 
     def fields(self, message: AlertMessage, context: Mapping[str, Any]) -> list[dict[str, Any]]:
-        c, kind = context, message.kind
+        c, kind, m = context, message.kind, self.markup
         rows: list[tuple[str, str, bool]] = []   # (title, value, short)
         if kind in ("anomaly", "recovery"):
-            rows += [("Value", f"`{c['value_display']}`", True), ("Expected", f"`{c['expected_range']}`", True)]
+            rows += [("Value", m.code(c["value_display"]), True), ("Expected", m.code(c["expected_range"]), True)]
         if kind == "anomaly":
-            rows += [("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}", True),
+            rows += [("Quorum", m.text(f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), True),
                      ("Severity", f"{message.severity:.2f}", True)]
         if kind in ("anomaly", "recovery"):
             if message.onset is not None:
-                rows += [("Started", c["started_display"], True),
-                         ("Latest" if kind == "anomaly" else "Cleared", c["timestamp"], True)]
+                rows += [("Started", m.text(c["started_display"]), True),
+                         ("Latest" if kind == "anomaly" else "Cleared", m.text(c["timestamp"]), True)]
             else:
-                rows.append(("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"], False))
-            rows.append(("Detectors", f"`{c['detector_name']}`" if c["detector_name"] else "", False))
+                rows.append(("Detected at" if kind == "anomaly" else "Cleared at", m.text(c["timestamp"]), False))
+            rows.append(("Detectors", m.code(c["detector_name"]) if c["detector_name"] else "", False))
         if kind == "anomaly" and message.detector_params:
-            rows.append(("Parameters", f"```{message.detector_params}```", False))
+            rows.append(("Parameters", m.block(message.detector_params), False))
         if kind == "no_data":
-            rows += [("Expected at", c["timestamp"], False), ("Expected", f"`{c['expected_range']}`", True)]
+            rows += [("Expected at", m.text(c["timestamp"]), False), ("Expected", m.code(c["expected_range"]), True)]
         if kind == "error":
             detail = error_detail(message)
-            rows += [("Detected at", c["timestamp"], False), ("Error", f"`{detail}`" if detail else "", False)]
-        links = " \u00b7 ".join(self.link(label, url) for label, url in message.link_list())
+            rows += [("Detected at", m.text(c["timestamp"]), False), ("Error", m.code(detail) if detail else "", False)]
+        links = " \u00b7 ".join(m.link(label, url) for label, url in message.link_list())
         rows.append(("Links", links, False))
         return [{"title": t, "value": v, "short": s} for t, v, s in rows if v]
 
@@ -186,7 +191,7 @@ class WebhookChannel:
         if self.secret:
             headers["X-Detectkit-Signature-256"] = signature(self.secret, body)
         post(self.webhook_url, body, channel=label, timeout=self.timeout,
-             headers=headers, secrets=[self.secret, *self.extra_headers.values()])
+             headers=headers)
 
 
 # -- structured formats ------------------------------------------------------------------------

@@ -14,7 +14,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import ConfigError, load_project
+    from ..errors import ConfigError
+    from ..project import load_project
 
     root = project_root(args.project_dir)
     try:

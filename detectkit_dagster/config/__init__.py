@@ -1,13 +1,18 @@
-"""Loading and validating a project's config files (pure: no dagster)."""
+"""Reading and validating a project's config files, each on its own terms (pure: no dagster).
 
-from .alert import AlertConfig
+This is the bottom layer: it imports only `timegrid` and `errors`. Loading a whole project,
+with the checks that need detectors, channels or query templates, is
+`detectkit_dagster.project.load_project`.
+"""
+
 from ..errors import ConfigError
+from .alert import AlertConfig
 from .metric import BUILTIN_SEASONALITY, DetectorConfig, MetricConfig
 from .profiles import ChannelConfig, DuckDBProfile, PostgresProfile, ProfilesConfig
-from .project import Project, ProjectConfig, load_metric, load_project
+from .project import Project, ProjectConfig, load_metric
 
 __all__ = [
     "AlertConfig", "BUILTIN_SEASONALITY", "ChannelConfig", "ConfigError", "DetectorConfig",
     "DuckDBProfile", "MetricConfig", "PostgresProfile", "Project", "ProfilesConfig",
-    "ProjectConfig", "load_metric", "load_project",
+    "ProjectConfig", "load_metric",
 ]

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from detectkit_dagster.timegrid import format_interval, parse_interval
+from ..timegrid import format_interval, parse_interval
 
 # Accepted spellings of `suppress_until` (detectkit 0.67); the date-only form means midnight UTC.
 SUPPRESS_UNTIL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
@@ -47,16 +47,6 @@ def check_timezone(value: str | None) -> str | None:
     return value
 
 
-def check_message_template(value: str | None) -> str | None:
-    """A custom message template must render with the safe formatter."""
-    from detectkit_dagster.channels.render import check_template  # channels import config: import late
-
-    problem = value and check_template(value)
-    if problem:
-        raise ValueError(f"template cannot render: {problem}")
-    return value
-
-
 def _interval_seconds(field: str, value: str | int) -> int:
     try:
         return parse_interval(value)
@@ -84,7 +74,7 @@ class AlertConfig(BaseModel):
     direction: Literal["same", "any", "up", "down"] = "same"
     consecutive_anomalies: int = Field(default=3, ge=1)
     no_data_alert: bool = False
-    template_single: str | None = None
+    template_single: str | None = None  # message templates are checked by the project loader
     template_consecutive: str | None = None
     alert_cooldown: str | int | None = None
     cooldown_reset_on_recovery: bool = True
@@ -122,11 +112,6 @@ class AlertConfig(BaseModel):
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
         return check_timezone(value)
-
-    @field_validator("template_single", "template_consecutive", "template_recovery", "template_no_data")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_message_template(value)
 
     @field_validator("alert_cooldown", mode="before")
     @classmethod

@@ -1,15 +1,45 @@
-"""One readable error per bad config file, naming the file, the field and the fix."""
+"""One readable error per bad config file, naming the file, the field and the fix.
+
+A message never shows the value of a secret-bearing field (password, token, webhook URL,
+DSN, ...) nor any value that came from an environment variable: those are named, not shown.
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
 import typing
-from pathlib import Path
+from typing import Any
 
 import pydantic
 
 from ..errors import ConfigError  # noqa: F401  (re-exported)
+from .envvars import from_env, texts_in
 
+HIDDEN = "(hidden)"
+FROM_ENV = "(a value from the environment)"
+NOT_SHOWN = {True: "value not shown: a secret field", False: "value not shown: it came from the environment"}
+_SECRET_FIELD = re.compile(r"pass|secret|token|dsn|webhook|api_?key|credential|auth|private|topic", re.I)
+
+
+def is_secret_field(loc: typing.Iterable[Any]) -> bool:
+    """Whether a field path names a secret-bearing field, at any depth."""
+    return any(isinstance(part, str) and _SECRET_FIELD.search(part) for part in loc)
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` for a message, unless the value came from the environment."""
+    return FROM_ENV if from_env(value) else repr(value)
+
+
+def conceal(text: str, value: Any, secret: bool = False) -> str:
+    """`text` with every piece of `value` that must not be shown replaced: all of it for a
+    secret field, else the parts that came from the environment."""
+    pieces = texts_in(value, only_env=not secret)
+    for piece in sorted(set(pieces), key=len, reverse=True):
+        if piece:
+            text = text.replace(repr(piece), HIDDEN).replace(piece, HIDDEN)
+    return text
 
 
 def near_miss(word: str, candidates: typing.Iterable[str]) -> str:
@@ -69,11 +99,20 @@ def describe_validation_error(
             allowed = ", ".join(sorted(known))
             lines.append(f"{field_path(loc)}: unknown field{hint}. Allowed here: {allowed}")
             continue
-        message = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
-        got = "" if isinstance(value, (dict, list)) or err["type"] == "missing" else f" (got {value!r})"
-        lines.append(f"{field_path(loc)}: {message}{got}")
+        secret = is_secret_field(loc)
+        message = conceal(err["msg"].removeprefix("Value error, "), value, secret)
+        hidden = secret or from_env(value)
+        if isinstance(value, (dict, list)) or err["type"] == "missing":
+            got = ""
+        else:
+            got = f" ({NOT_SHOWN[secret]})" if hidden else f" (got {_short(repr(value))})"
+        lines.append(f"{field_path(loc)}: {message}{got}" if loc else f"{message}{got}")
     return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _is_union_tag(part) -> bool:

@@ -1,12 +1,14 @@
 """The metric YAML schema: detectkit 0.29 (plus 0.67 additions) and our `dagster:` block.
 
 Deliberately stricter than detectkit: unknown keys, bad intervals and bad detector
-params are rejected when definitions load, not when a run first touches them.
+params are rejected when definitions load, not when a run first touches them. What needs the
+detectors, the query template engine or the partitioning is checked by the project loader.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -14,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from ..partitioning import check_granularity, default_granularity
-from ..timegrid import parse_interval
+from ..timegrid import EPOCH, parse_interval
 from .alert import AlertConfig
+from .cron import check_cron
 
 log = logging.getLogger(__name__)
 BUILTIN_SEASONALITY = ("day_of_month", "day_of_week", "hour", "is_holiday", "is_weekend", "month")
@@ -69,16 +71,16 @@ class DetectorConfig(_Strict):
             raise ValueError(f"Invalid detector type: {value!r}. Allowed: {', '.join(DETECTOR_TYPES)}")
         return value
 
-    @model_validator(mode="after")
-    def _params_build_a_detector(self) -> "DetectorConfig":
-        self.build()  # raises ValueError naming the param
-        return self
-
-    def build(self):
-        """The detector object these params describe."""
-        from ..detection import create_detector
-
-        return create_detector(self.type, dict(self.params))
+    @field_validator("params")
+    @classmethod
+    def _finite(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # YAML's .inf and .nan are numbers to Python, but no detector param means anything by them.
+        for name, value in params.items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                hint = " (leave it out, or set it to null, for no bound)" if name.endswith("bound") else ""
+                raise ValueError(f"param {name!r} must be a finite number, got {value!r}{hint}")
+        return params
 
 
 class AutotuneConfig(_Strict):
@@ -117,9 +119,7 @@ class DagsterOptions(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError(f"cron must have 5 fields like '*/10 * * * *', got {value!r}")
-        return value
+        return None if value is None else check_cron(value)
 
 
 class TablesConfig(_Strict):
@@ -195,7 +195,11 @@ class MetricConfig(_Strict):
         if isinstance(value, str):
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if isinstance(value, datetime) and value < EPOCH:
+            # The grid and the stored timestamps count milliseconds from the Unix epoch.
+            raise ValueError(f"{value.isoformat(sep=' ')} is before the earliest supported start, "
+                             f"{EPOCH.isoformat(sep=' ')} UTC")
         return value
 
     @field_validator("seasonality_columns")
@@ -226,17 +230,17 @@ class MetricConfig(_Strict):
                 "loading_start_time is required: it is where the metric's partitions start "
                 "(e.g. loading_start_time: \"2024-01-01 00:00:00\")"
             )
-        granularity = self.dagster.partitions or default_granularity(self.interval_seconds)
-        try:
-            check_granularity(granularity, self.interval_seconds)
-        except ValueError as exc:
-            raise ValueError(f"dagster.partitions: {exc}") from None
         self._warn_unknown_seasonality()
         for index, alert in enumerate(self.alerting or []):
             try:
                 alert.validate_against_interval(self.interval_seconds)
             except ValueError as exc:
                 raise ValueError(f"alerting[{index}]: {exc}") from None
+            detectors = len(self.detectors)
+            if detectors and alert.min_detectors > detectors:
+                raise ValueError(
+                    f"alerting[{index}].min_detectors: {alert.min_detectors} is more than the metric's "
+                    f"{detectors} detector{'s' if detectors > 1 else ''}, so this rule could never fire")
         return self
 
     def _warn_unknown_seasonality(self) -> None:
@@ -253,22 +257,24 @@ class MetricConfig(_Strict):
                         self.name, index, component, missing, sorted(known) or "none")
 
     def bind(self, path: Path, project_root: Path) -> "MetricConfig":
-        """Remember the file and read `query_file` (relative to the project root)."""
+        """Remember the file and read `query_file` (relative to the project root, and inside it)."""
         self._path = path
         if self.query_file:
-            query_path = (project_root / self.query_file).resolve()
+            root = project_root.resolve()
+            query_path = (root / self.query_file).resolve()  # symlinks too: where it really is
+            if not query_path.is_relative_to(root):
+                raise ValueError(f"query_file: {self.query_file!r} is outside the project folder {root}")
             if not query_path.is_file():
                 raise ValueError(f"query_file: file not found: {query_path}")
             self._sql = query_path.read_text()
         else:
             self._sql = self.query
-        from ..sources.template import check_template  # sources depend on config: import late
-
-        try:
-            check_template(self._sql)
-        except ValueError as exc:
-            raise ValueError(f"{'query_file' if self.query_file else 'query'}: {exc}") from None
         return self
+
+    @property
+    def query_field(self) -> str:
+        """The field the SQL came from, for messages."""
+        return "query_file" if self.query_file else "query"
 
     @property
     def key(self) -> str:

@@ -1,4 +1,8 @@
-"""Project-level files: `detectkit_project.yml`, `profiles.yml`, and metric discovery."""
+"""Project-level files: `detectkit_project.yml`, `profiles.yml`, and metric discovery.
+
+Each file is read and checked on its own terms here; checks that need a detector, a channel, a
+query template or the partitioning run in `detectkit_dagster.project`, above those packages.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .envvars import MissingEnvVar, interpolate
-from .errors import ConfigError, describe_validation_error, near_miss
-from .alert import check_message_template, check_timezone
+from .alert import check_timezone
+from .envvars import interpolate
+from .errors import ConfigError, describe_validation_error, near_miss, shown
 from .metric import MetricConfig
 from .profiles import DEFAULT_PROFILES, ProfilesConfig
 
@@ -37,11 +41,6 @@ class ErrorAlerting(BaseModel):
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
         return check_timezone(value)
-
-    @field_validator("template")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        return check_message_template(value)
 
 
 class ProjectConfig(BaseModel):
@@ -134,9 +133,31 @@ def default_project_dir() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe subset, refusing a key given twice in one mapping (YAML keeps the last one,
+    so a second `detectors: []` would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` then overriding a key is the point of a merge
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first_line
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first_line[key] + 1})",
+                    key_node.start_mark)
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -151,11 +172,13 @@ def _validate(model: type[BaseModel], data: Any, path: Path):
         raise ConfigError(path, describe_validation_error(exc, model)) from None
 
 
-def _load_interpolated(path: Path) -> Any:
-    data = read_yaml(path)
+def _load_interpolated(path: Path) -> dict:
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping of fields, got {type(data).__name__}")
     try:
-        return interpolate(data or {})
-    except MissingEnvVar as exc:
+        return interpolate(data)
+    except ValueError as exc:  # an unset variable, or a template that is not env_var()
         raise ConfigError(path, str(exc)) from None
 
 
@@ -164,31 +187,28 @@ def load_project_config(root: Path) -> ProjectConfig:
     if not path.exists():
         return ProjectConfig()
     data = _load_interpolated(path)
-    unknown = sorted(set(data) - set(ProjectConfig.model_fields))
+    unknown = sorted(str(key) for key in set(data) - set(ProjectConfig.model_fields))
     for key in unknown:
         hint = near_miss(key, ProjectConfig.model_fields)
         if hint:
             raise ConfigError(path, f"{key}: unknown field{hint}")
         log.info("%s: ignoring key %r (not used by detectkit-dagster)", path, key)
-    return _validate(ProjectConfig, data, path)
+    config = _validate(ProjectConfig, data, path)
+    outbox = (root / config.outbox_dir).resolve()
+    if not outbox.is_relative_to(root.resolve()):
+        raise ConfigError(path, f"outbox_dir: {shown(config.outbox_dir)} is outside the project folder {root}")
+    return config
 
 
 def load_profiles(root: Path) -> ProfilesConfig:
-    from ..channels import validate_channel  # channels import config: import late
-
     path = root / PROFILES_FILE
     if not path.exists():
         return DEFAULT_PROFILES
     profiles = _validate(ProfilesConfig, _load_interpolated(path), path)
     if not profiles.profiles:
         profiles = profiles.model_copy(update={"profiles": DEFAULT_PROFILES.profiles})
-    for name, channel in profiles.alert_channels.items():
-        try:
-            validate_channel(name, channel)
-        except ValueError as exc:
-            raise ConfigError(path, f"alert_channels.{name}: {exc}") from None
     if profiles.default_profile and profiles.default_profile not in profiles.profiles:
-        raise ConfigError(path, f"default_profile: no profile named {profiles.default_profile!r}"
+        raise ConfigError(path, f"default_profile: no profile named {shown(profiles.default_profile)}"
                                 f"{near_miss(profiles.default_profile, profiles.profiles)}")
     return profiles
 
@@ -222,15 +242,14 @@ def discover_metric_files(root: Path) -> list[Path]:
     return files
 
 
-def load_project(root: Path | str) -> Project:
-    """Load and cross-check every config file of a project folder."""
-    root = Path(root).resolve()
-    config = load_project_config(root)
-    profiles = load_profiles(root)
+def assemble(root: Path, config: ProjectConfig, profiles: ProfilesConfig,
+             loaded: list[MetricConfig]) -> Project:
+    """The project from its loaded files: metric names unique, references resolved, disabled
+    metrics set aside."""
     metrics: dict[str, MetricConfig] = {}
     disabled = []
-    for path in discover_metric_files(root):
-        metric = load_metric(path, root)
+    for metric in loaded:
+        path = metric.path
         twin = metrics.get(metric.key)
         if twin is not None and twin.name == metric.name:
             raise ConfigError(path, f"duplicate metric name {metric.name!r}: already defined in {twin.path}")
@@ -267,5 +286,5 @@ def _check_references(metric: MetricConfig, profiles: ProfilesConfig) -> None:
 def _check_error_channels(config: ProjectConfig, profiles: ProfilesConfig, root: Path) -> None:
     for channel in config.error_alerting.channels:
         if channel not in profiles.alert_channels:
-            raise ConfigError(root / PROJECT_FILE, f"error_alerting.channels: no channel named {channel!r}"
+            raise ConfigError(root / PROJECT_FILE, f"error_alerting.channels: no channel named {shown(channel)}"
                                                    f"{near_miss(channel, profiles.alert_channels)}")

@@ -9,7 +9,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._utils.schedules import cron_string_iterator
 
-from ..config import Project, load_project
+from ..config import Project
+from ..project import load_project
 from .alerts import alerts_asset
 from .automation import automation_sensor
 from .context import MetricContext, metric_contexts

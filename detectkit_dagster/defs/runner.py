@@ -12,8 +12,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from ..config import Project, load_project
+from ..config import Project
 from ..dispatch import Ledger, PassReport
+from ..project import load_project
 from ..timegrid import utc_now
 from .context import metric_contexts
 from .project import metric_assets, shared_resources

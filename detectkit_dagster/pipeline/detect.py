@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import polars as pl
 
-from ..detection import builtin_features
+from ..detection import builtin_features, create_detector
 from ..schemas import DETECTIONS
 from ..timegrid import grid
 from .windows import Window, span
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def build_detectors(metric: "MetricConfig") -> list:
-    return [d.build() for d in metric.detectors]
+    return [create_detector(d.type, dict(d.params)) for d in metric.detectors]
 
 
 def context_points(detectors: Sequence) -> int:

@@ -19,6 +19,7 @@ from functools import cache
 from importlib import resources
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 import numpy as np
 import polars as pl
 from markupsafe import Markup
@@ -199,7 +200,7 @@ def plotly_version() -> str:
 
 @cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(  # every template the project renders is sandboxed
         loader=jinja2.PackageLoader(__package__, ""),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

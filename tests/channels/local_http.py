@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -28,19 +28,22 @@ class LocalHTTPServer:
         self.reply = b'{"ok": true}'
         self.reply_headers: dict[str, str] = {}
         self.delay = 0.0
+        self.respond: Callable[[Request], bytes] | None = None  # a reply made from the request
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                owner.requests.append(Request("POST", self.path, dict(self.headers.items()), body))
+                request = Request("POST", self.path, dict(self.headers.items()), body)
+                owner.requests.append(request)
                 time.sleep(owner.delay)
+                reply = owner.respond(request) if owner.respond else owner.reply
                 self.send_response(owner.status)
                 for key, value in owner.reply_headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(owner.reply)))
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(owner.reply)
+                self.wfile.write(reply)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -43,7 +43,9 @@ class _Session(socketserver.StreamRequestHandler):
         while line := self.rfile.readline():
             command = line.decode("utf-8", "replace").rstrip("\r\n")
             verb = command[:4].upper()
-            if verb == "EHLO":
+            if verb in self.server.replies:  # a scripted refusal instead of the usual answer
+                self.say(self.server.replies[verb])
+            elif verb == "EHLO":
                 self.say("250-localhost")
                 self.say("250-AUTH PLAIN")
                 self.say("250 8BITMIME")
@@ -87,6 +89,7 @@ class LocalSMTPServer(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), _Session)
         self.credentials = credentials
         self.messages: list[Received] = []
+        self.replies: dict[str, str] = {}  # verb -> the reply line to give instead
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 

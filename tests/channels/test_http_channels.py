@@ -40,7 +40,7 @@ def test_slack_default_anomaly_payload(http_server):
     assert card["title_link"] == "https://grafana.example/d/x"
     assert card["text"] == ("Anomalous for 2h 30m \u2014 15 consecutive 10min intervals.\n"
                             "*Rule* `min_detectors=2 \u00b7 direction=same \u00b7 consecutive=3`")
-    assert card["fallback"] == ("\U0001F534 [payments] Alert: api_errors \u2014 115.0 (expected >= 90.00) at "
+    assert card["fallback"] == ("\U0001F534 [payments] Alert: api_errors \u2014 115.0 (expected &gt;= 90.00) at "
                                 "2024-01-01 05:30:00 (Europe/Moscow)")
     fields = {f["title"]: (f["value"], f["short"]) for f in card["fields"]}
     assert list(fields) == ["Value", "Expected", "Quorum", "Severity", "Started", "Latest", "Detectors",
@@ -60,7 +60,7 @@ def test_mattermost_custom_template_payload(http_server):
     assert body["text"] == "@here @U12345678 @bob @12345"
     card = body["attachments"][0]
     assert card == {"color": "#D63232", "title": "\U0001F534 [payments] Alert: api_errors",
-                    "text": "api_errors at 115.0 @here @U12345678 @bob @12345", "mrkdwn_in": ["text"],
+                    "text": "api\\_errors at 115.0 @here @U12345678 @bob @12345", "mrkdwn_in": ["text"],
                     "footer": "bot \u00b7 payments", "ts": 1704076200}
 
 

@@ -11,6 +11,7 @@ class Recorder:
     def __init__(self):
         self.requests: list[dict] = []
         self.status = 200
+        self.reply: bytes | None = None  # the body to answer with, instead of ok / server error
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -30,7 +31,8 @@ class Recorder:
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 self.send_response(recorder.status)
                 self.end_headers()
-                self.wfile.write(b"ok" if recorder.status < 300 else b"server error")
+                default = b"ok" if recorder.status < 300 else b"server error"
+                self.wfile.write(default if recorder.reply is None else recorder.reply)
 
             def log_message(self, *args):
                 pass
