@@ -16,20 +16,23 @@ import dagster as dg
 from ..partitioning import Partitioning, longest_partition_seconds
 
 AC = dg.AutomationCondition
-_JUST_OVER = timedelta(seconds=1)
 
 
 def _newest_two(partitioning: Partitioning, delay_seconds: int) -> AC:
-    """The newest partition and the one(s) whose last interval completes after the boundary."""
-    reach = longest_partition_seconds(partitioning.granularity) + delay_seconds
-    return AC.in_latest_time_window(timedelta(seconds=reach) + _JUST_OVER)
+    """The newest partition and the one(s) whose last interval completes after the boundary
+    (Dagster counts the partitions that lie wholly within the look-back)."""
+    reach = 2 * longest_partition_seconds(partitioning.granularity) + delay_seconds
+    return AC.in_latest_time_window(timedelta(seconds=reach))
 
 
 def loading_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
+    # newly_missing is also true on the first evaluation, right after the code location loads.
     newest = AC.in_latest_time_window() & (
-        AC.cron_tick_passed(partitioning.cron, cron_timezone="UTC") | AC.newly_missing()).since_last_handled()
+        AC.cron_tick_passed(partitioning.cron, cron_timezone="UTC").since_last_handled() | AC.newly_missing())
+    # Reset by a request only, not by an update: the newest partition's last run may finish
+    # in the same sensor interval as the boundary, and the close must still happen.
     previous = (_newest_two(partitioning, delay_seconds) & ~AC.in_latest_time_window()
-                & AC.cron_tick_passed(partitioning.close_cron, cron_timezone="UTC").since_last_handled())
+                & AC.cron_tick_passed(partitioning.close_cron, cron_timezone="UTC").since(AC.newly_requested()))
     return ((newest | previous) & ~AC.in_progress()).with_label("newest on cron, previous once complete")
 
 
