@@ -117,13 +117,15 @@ def _timestamps(col: pl.Series, name: str, stats: LoadStats) -> pl.Series:
         except pl.exceptions.PolarsError:
             bad = col.drop_nulls().head(1).to_list()
             raise SourceDataError(f"column {name!r}: cannot parse timestamps such as {bad}") from None
-    elif dtype == pl.Date:
+    elif dtype in (pl.Date, pl.Null):
         col = col.cast(pl.Datetime("ms"))
     elif not isinstance(dtype, pl.Datetime):
         raise SourceDataError(f"column {name!r} must hold timestamps, got type {dtype}")
     if col.dtype.time_zone is not None:
         stats.timezone_converted = col.dtype.time_zone
-        stats.warnings.append(f"timestamps in column {name!r} carry time zone {col.dtype.time_zone}; converted to UTC")
+        if col.dtype.time_zone != "UTC":
+            stats.warnings.append(f"timestamps in column {name!r} carry time zone {col.dtype.time_zone}; "
+                                  "converted to UTC")
         col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     if col.null_count():
         raise SourceDataError(f"column {name!r} has {col.null_count()} null timestamp(s)")
