@@ -60,6 +60,11 @@ class ServerProfile(BaseModel):
         "internal_schema": "state lives in the project's store, storage_dir",
     }
 
+    @property
+    def connect_seconds(self) -> int:
+        """Connecting is part of the query's total time, so it never gets longer than that."""
+        return min(self.connect_timeout, self.query_timeout)
+
     def unused_fields(self) -> list[str]:
         """'field: why' for each field that is set but has no effect on this profile type."""
         return [f"{name}: not used ({why})" for name, why in self.UNUSED.items() if getattr(self, name)]

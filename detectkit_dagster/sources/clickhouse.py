@@ -58,8 +58,8 @@ class ClickHouseSource:
             host=p.host, port=p.port, user=p.user or "default",
             password=p.password.get_secret_value() if p.password else "",
             database=self.database, secure=p.secure, settings=settings, client_name="detectkit-dagster",
-            connect_timeout=p.connect_timeout, send_receive_timeout=p.connect_timeout,
-            sync_request_timeout=p.connect_timeout,
+            connect_timeout=p.connect_seconds, send_receive_timeout=p.connect_seconds,
+            sync_request_timeout=p.connect_seconds,
         )
         connection = client.connection
         connection.connect()

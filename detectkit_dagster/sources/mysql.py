@@ -56,7 +56,7 @@ class MySQLSource:
         conn = pymysql.connect(
             host=p.host, port=p.port, user=p.user, database=self.database,
             password=p.password.get_secret_value() if p.password else "",
-            connect_timeout=p.connect_timeout, read_timeout=p.query_timeout, write_timeout=p.query_timeout,
+            connect_timeout=p.connect_seconds, read_timeout=p.query_timeout, write_timeout=p.query_timeout,
             **options,
         )
         keep_alive(conn._sock, p.query_timeout)

@@ -48,7 +48,7 @@ class PostgresSource:
 
         p = self.profile
         params = {
-            "connect_timeout": p.connect_timeout,
+            "connect_timeout": p.connect_seconds,
             "keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE,
             "keepalives_interval": KEEPALIVE_INTERVAL, "keepalives_count": KEEPALIVE_COUNT,
             "tcp_user_timeout": p.query_timeout * 1000,
