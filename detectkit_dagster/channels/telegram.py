@@ -58,8 +58,7 @@ def rich_html(message: AlertMessage, mentions: str) -> str:
     """The default HTML message: title, lead, facts, links, mentions."""
     c = message.context(mentions)
     e = html.escape
-    project = f"[{e(message.project)}] " if message.project else ""
-    lines = [f"{message.status.emoji} <b>{project}{e(message.status.word)} \u00b7 {e(message.metric)}</b>"]
+    lines = [f"{message.status.emoji} <b>{e(message.project_prefix)}{e(message.status.word)} \u00b7 {e(message.metric)}</b>"]
     if message.description:
         lines.append(f"<i>{e(cap(message.description, 500))}</i>")
     lines.append("")
@@ -121,6 +120,8 @@ class TelegramChannel:
 
         # A template is sent verbatim under the parse mode: it must be valid markup itself.
         body = render(template, context, default)
+        if message.test and template is not None:
+            body = f"TEST ALERT \u00b7 {body}"  # a custom template has no title to carry the mark
         footer = "\n\n" + self.footer(message)
         return fit(body, MAX_CHARS - len(footer)) + footer
 
