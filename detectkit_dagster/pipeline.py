@@ -12,11 +12,13 @@ import polars as pl
 
 from .alerting import mark_delivery, replay_blocks
 from .detection import builtin_features
-from .schemas import ALERTS, DETECTIONS
+from .reporting import ReportInput
+from .schemas import ALERTS, DATAPOINTS, DETECTIONS
 from .timegrid import grid
 
 if TYPE_CHECKING:
     from .config.metric import MetricConfig
+    from .storage import MetricStore
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,20 @@ def completeness_check(datapoints: pl.DataFrame) -> CheckOutcome:
         return CheckOutcome(False, "WARN", f"{missing} of {total} points have no data (first at {first})", meta)
     text = f"all {total} loaded points have data" if total else "no complete interval loaded yet"
     return CheckOutcome(True, "WARN", text, meta)
+
+
+def report_input(project: str, metric: "MetricConfig", store: "MetricStore", start: datetime, end: datetime,
+                 now: datetime) -> ReportInput:
+    """What the metric's report of [start, end) shows, read from its stored tables (only the
+    configured detectors and alert blocks: rows of removed ones are not shown)."""
+    detector_ids = [d.detector_id for d in build_detectors(metric)]
+    config_ids = [a.config_id for a in metric.alerts]
+    return ReportInput(
+        project=project, metric=metric.name, description=metric.description,
+        interval_seconds=metric.interval_seconds, window_start=start, window_end=end, generated_at=now,
+        datapoints=store.read_range("datapoints", start, end, schema=DATAPOINTS),
+        detections=store.read_range("detections", start, end, order_by=("timestamp", "detector_id"),
+                                    schema=DETECTIONS).filter(pl.col("detector_id").is_in(detector_ids)),
+        events=store.read_range("alerts", start, end, schema=ALERTS).filter(pl.col("config_id").is_in(config_ids)),
+        rules=[a.rule_text(len(detector_ids)) for a in metric.alerts],
+    )

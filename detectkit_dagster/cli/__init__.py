@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import demo, validate
+from . import demo, init, report, run, test_alert, validate
 
-COMMANDS = (validate, demo)
+COMMANDS = (init, validate, run, report, test_alert, demo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,11 +3,9 @@
 from datetime import timedelta
 
 import dagster as dg
-import polars as pl
 
-from ..pipeline import build_detectors
-from ..reporting import ReportInput, write_report
-from ..schemas import ALERTS, DATAPOINTS, DETECTIONS
+from ..pipeline import report_input
+from ..reporting import write_report
 from ..storage import open_storage
 from ..timegrid import utc_now
 from .automation import downstream_condition
@@ -16,8 +14,6 @@ from .common import MetricContext, partition_windows
 
 def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
     metric, project = mc.metric, mc.project
-    detector_ids = [d.detector_id for d in build_detectors(metric)]
-    config_ids = [a.config_id for a in metric.alerts]
     span = timedelta(seconds=metric.interval_seconds * metric.dagster.report_window)
     args = mc.asset_args(
         "report", f"HTML report of the last {metric.dagster.report_window} points up to the partition end.",
@@ -33,19 +29,8 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
         store = open_storage(project).metric(mc.ident)
         written = None
         for key, window in zip(context.partition_keys, partition_windows(context, mc)):
-            start = window.end - span
-            report_input = ReportInput(
-                project=project.config.name, metric=mc.name, description=metric.description,
-                interval_seconds=metric.interval_seconds, window_start=start, window_end=window.end,
-                generated_at=utc_now(),
-                datapoints=store.read_range("datapoints", start, window.end, schema=DATAPOINTS),
-                detections=store.read_range("detections", start, window.end, order_by=("timestamp", "detector_id"),
-                                            schema=DETECTIONS).filter(pl.col("detector_id").is_in(detector_ids)),
-                events=store.read_range("alerts", start, window.end, schema=ALERTS).filter(
-                    pl.col("config_id").is_in(config_ids)),
-                rules=[a.rule_text(len(detector_ids)) for a in metric.alerts],
-            )
-            written = write_report(report_input, project.reports_dir, key, project.config.report_self_contained)
+            shown = report_input(project.config.name, metric, store, window.end - span, window.end, utc_now())
+            written = write_report(shown, project.reports_dir, key, project.config.report_self_contained)
             context.log.info("report for %s written to %s", key, written.path)
         return dg.MaterializeResult(metadata=_metadata(written))
 
