@@ -99,7 +99,7 @@ def error_alert_sensor(project: Project) -> dg.SensorDefinition:
             return dg.SkipReason("error_alerting is not enabled")
         error_type, error_text = _failure(context)
         message = error_message(
-            project=project.config.name, metric=_failed_metric(context), error_type=error_type,
+            project=project.config.name, metric=_failed_metric(context, project), error_type=error_type,
             error_text=error_text, at=utc_now(), mentions=settings.mentions, template=settings.template,
             timezone=settings.timezone, help_url=project.config.help_url)
         for name in settings.channels:
@@ -120,7 +120,10 @@ def _failure(context: dg.RunFailureSensorContext) -> tuple[str, str]:
     return "RunFailure", context.failure_event.message or "run failed"
 
 
-def _failed_metric(context: dg.RunFailureSensorContext) -> str:
+def _failed_metric(context: dg.RunFailureSensorContext, project: Project) -> str:
+    """The failed metrics' names as their files give them (asset keys hold the safe key)."""
     selection = context.dagster_run.asset_selection or set()
-    names = sorted({key.path[0] for key in selection})
+    keys = {key.path[0] for key in selection} or {
+        event.step_key.split("__")[0] for event in context.get_step_failure_events() if event.step_key}
+    names = sorted(m.name for m in project.metrics if m.key in keys)
     return ", ".join(names) if names else context.dagster_run.job_name
