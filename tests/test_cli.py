@@ -90,7 +90,7 @@ def test_run_defaults_to_the_newest_partition(shop, capsys):
     assert main(["run", "--project-dir", str(shop.root)]) == 0
     out = capsys.readouterr().out
     # The source has no data for today: every complete interval so far is a missing point.
-    found = re.search(rf"orders-10min: {today:%Y-%m-%d} (\d+) points \((\d+) missing\)", out)
+    found = re.search(rf"orders-10min: {today:%Y-%m-%d} (\d+) points? \((\d+) missing\)", out)
     assert found and found.group(1) == found.group(2), out
 
 

@@ -27,6 +27,8 @@ def project_root(value: str | None) -> Path:
 
 
 PROJECT_FILES = ("metrics", "profiles.yml", "detectkit_project.yml")
+# Commands print their own one-line outcome; Dagster's console log would repeat it with tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def load(root: Path):
@@ -42,6 +44,16 @@ def load(root: Path):
                                 f"detectkit_project.yml): pass --project-dir, or create one with "
                                 f"`detectkit-dagster init {root}`")
     return load_project(root)
+
+
+def find_metric(project, name: str):
+    from ..errors import ConfigError
+
+    try:
+        return project.metric(name)
+    except KeyError:
+        names = ", ".join(m.name for m in project.metrics) or "none"
+        raise ConfigError(None, f"no metric named {name!r} (metrics: {names})") from None
 
 
 def fail(message: object) -> int:

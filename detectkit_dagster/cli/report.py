@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .common import add_project_dir, fail, load, parse_day, project_root
+from .common import add_project_dir, fail, find_metric, load, parse_day, project_root
 
 
 def register(sub) -> None:
@@ -22,17 +22,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..errors import DetectkitError
-
-    root = project_root(args.project_dir)
-    try:
-        project = load(root)
-        metric = project.metric(args.name)
-    except KeyError:
-        names = ", ".join(m.name for m in project.metrics)
-        return fail(f"no metric named {args.name!r} (metrics: {names})")
-    except DetectkitError as exc:
-        return fail(exc)
+    project = load(project_root(args.project_dir))
+    metric = find_metric(project, args.name)
     end = args.end or _after_newest_point(project, metric)
     if end is None:
         return fail(f"nothing stored for metric {metric.name!r} yet: run `detectkit-dagster run --select "
@@ -40,7 +31,8 @@ def run(args) -> int:
     start = args.start or end - timedelta(seconds=metric.interval_seconds * metric.dagster.report_window)
     if start >= end:
         return fail(f"--from {start} is not before --to {end}")
-    print(f"{metric.name}: report of {start} .. {end} written to {write_range_report(project, metric, start, end, args.path)}")
+    written = write_range_report(project, metric, start, end, args.path)
+    print(f"{metric.name}: report of {start} .. {end} written to {written}")
     return 0
 
 

@@ -7,11 +7,12 @@ back from the stored tables: points, missing points, anomalies, alert events.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .common import (
-    add_project_dir, fail, load, parse_day, partition_keys, prepare_dagster_home, project_root, select_metrics,
+    QUIET, add_project_dir, fail, load, parse_day, partition_keys, prepare_dagster_home, project_root, select_metrics,
 )
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are printed in one line
 RUN_TABLES = ("datapoints", "detections", "alerts")
 
 
@@ -32,53 +33,57 @@ def register(sub) -> None:
 def run(args) -> int:
     import dagster as dg
 
-    from ..defs.common import MetricContext
-    from ..defs.project import metric_definitions, shared_resources
-    from ..defs.runner import RANGE_END, RANGE_START, dispatch_once
-    from ..errors import DetectkitError
-    from .report import write_range_report
+    from ..defs.project import shared_resources
+    from ..defs.runner import dispatch_once
 
     if args.start and args.end and args.start >= args.end:
         return fail(f"--from {args.start} is not before --to {args.end}")
     root = project_root(args.project_dir)
-    try:
-        project = load(root)
-        metrics = select_metrics(project, args.select)
-    except DetectkitError as exc:
-        return fail(exc)
+    project = load(root)
+    metrics = select_metrics(project, args.select)
+    if args.report and Path(args.report).suffix and len(metrics) > 1:
+        return fail(f"--report {args.report}: several metrics run, so give a folder, not a file")
     home = prepare_dagster_home(root)
     instance = dg.DagsterInstance.get()
     resources = shared_resources(project)
-    failed = 0
-    for metric in metrics:
-        mc = MetricContext(project, metric)
-        keys = partition_keys(mc, args.start, args.end)
-        if not keys:
-            failed += 1
-            print(f"{metric.name}: FAILED no partition in the range (partitions start at {mc.partitioning.start})")
-            continue
-        defs = metric_definitions(mc)
-        result = dg.materialize(
-            list(defs.assets or []), selection=[mc.key(table) for table in RUN_TABLES], instance=instance,
-            resources=resources, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}, raise_on_error=False,
-            run_config=QUIET,
-        )
-        span = f"{keys[0]} .. {keys[-1]}" if len(keys) > 1 else keys[0]
-        if not result.success:
-            failed += 1
-            print(f"{metric.name}: {span} FAILED {failure_message(result)} (run {result.run_id})")
-            continue
-        start, end = _window(mc, keys)
-        line = f"{metric.name}: {span} {outcome(project, metric, start, end)}"
-        if args.report is not None:
-            line += f", report {write_range_report(project, metric, start, end, args.report)}"
-        print(line)
+    failed = sum(not run_metric(project, metric, instance, resources, args) for metric in metrics)
     if args.send:
         sent, send_failed, pending = dispatch_once(project, instance)
         print(f"alerts sent: {sent}, failed: {send_failed}, pending: {pending}")
         failed += bool(send_failed)
     print(f"Dagster instance: {home}")
     return 1 if failed else 0
+
+
+def run_metric(project, metric, instance, resources, args) -> bool:
+    """One single-run range of the metric's partitions in [--from, --to); prints one line."""
+    import dagster as dg
+
+    from ..defs.common import MetricContext
+    from ..defs.project import metric_definitions
+    from ..defs.runner import RANGE_END, RANGE_START
+    from .report import write_range_report
+
+    mc = MetricContext(project, metric)
+    keys = partition_keys(mc, args.start, args.end)
+    if not keys:
+        print(f"{metric.name}: FAILED no partition in the range (partitions start at {mc.partitioning.start})")
+        return False
+    result = dg.materialize(
+        list(metric_definitions(mc).assets or []), selection=[mc.key(table) for table in RUN_TABLES],
+        instance=instance, resources=resources, tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+        raise_on_error=False, run_config=QUIET,
+    )
+    span = f"{keys[0]} .. {keys[-1]}" if len(keys) > 1 else keys[0]
+    if not result.success:
+        print(f"{metric.name}: {span} FAILED {failure_message(result)} (run {result.run_id})")
+        return False
+    start, end = _window(mc, keys)
+    line = f"{metric.name}: {span} {outcome(project, metric, start, end)}"
+    if args.report is not None:
+        line += f", report {write_range_report(project, metric, start, end, args.report)}"
+    print(line)
+    return True
 
 
 def _window(mc, keys: list[str]):

@@ -3,7 +3,7 @@ the project's `test_alert` job (so it shows in the Dagster UI). Every message sa
 
 from __future__ import annotations
 
-from .common import add_project_dir, fail, load, prepare_dagster_home, project_root
+from .common import QUIET, add_project_dir, fail, find_metric, load, prepare_dagster_home, project_root
 
 OP = "send_test_alert"
 
@@ -19,16 +19,13 @@ def run(args) -> int:
     import dagster as dg
 
     from ..defs.jobs import test_alert_job
-    from ..errors import DetectkitError
 
     root = project_root(args.project_dir)
-    try:
-        project = load(root)
-    except DetectkitError as exc:
-        return fail(exc)
+    project = load(root)
+    find_metric(project, args.name)  # before any run: no failed run for a typo
     prepare_dagster_home(root)
     result = test_alert_job(project).execute_in_process(
-        run_config={"ops": {OP: {"config": {"metric": args.name}}}}, instance=dg.DagsterInstance.get(),
+        run_config={"ops": {OP: {"config": {"metric": args.name}}}, **QUIET}, instance=dg.DagsterInstance.get(),
         raise_on_error=False)
     for event in result.all_events:
         if event.is_successful_output:

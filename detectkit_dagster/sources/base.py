@@ -172,6 +172,15 @@ def frame_from_rows(names: Sequence[str], rows: Sequence[Sequence]) -> pl.DataFr
     return frame_from_columns(names, list(zip(*rows)) if rows else [()] * len(names))
 
 
+def cursor_frame(conn, sql: str, label: str) -> pl.DataFrame:
+    """The result of `sql` on a DB-API connection as a frame."""
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        if cur.description is None:
+            raise SourceError(f"query on {label} returned no result set")
+        return frame_from_rows([column[0] for column in cur.description], cur.fetchall())
+
+
 def _series(name: str, values: list) -> pl.Series:
     sample = next((v for v in values if v is not None), None)
     if isinstance(sample, Decimal) or _wide_ints(sample, values):

@@ -14,8 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from ..config.profiles import MySQLProfile
-from ..errors import SourceError
-from .base import fetch_bounded, first_line, frame_from_rows, keep_alive, register
+from .base import cursor_frame, fetch_bounded, first_line, keep_alive, register
 
 
 @dataclass(frozen=True)
@@ -28,21 +27,16 @@ class MySQLSource:
 
     @property
     def label(self) -> str:
-        return f"{self.profile.type} {self.profile.host}:{self.profile.port}" + (f"/{self.database}" if self.database else "")
+        where = f"{self.profile.type} {self.profile.host}:{self.profile.port}"
+        return f"{where}/{self.database}" if self.database else where
 
     def fetch(self, sql: str) -> pl.DataFrame:
         import pymysql
 
-        def query(conn) -> pl.DataFrame:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                if cur.description is None:
-                    raise SourceError(f"query on {self.label} returned no result set")
-                return frame_from_rows([col[0] for col in cur.description], cur.fetchall())
-
         p = self.profile
         return fetch_bounded(
-            label=self.label, timeout=p.query_timeout, connect=self._connect, query=query,
+            label=self.label, timeout=p.query_timeout, connect=self._connect,
+            query=lambda conn: cursor_frame(conn, sql, self.label),
             fileno=lambda conn: conn._sock.fileno(),  # PyMySQL has no public accessor for its socket
             close=lambda conn: conn.close(), errors=(pymysql.err.Error, OSError), describe=describe,
             secrets=[p.password.get_secret_value() if p.password else None],

@@ -13,7 +13,7 @@ import polars as pl
 
 from ..config.profiles import PostgresProfile
 from ..errors import SourceError
-from .base import KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, fetch_bounded, frame_from_rows, register
+from .base import KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, cursor_frame, fetch_bounded, register
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,9 @@ class PostgresSource:
     def fetch(self, sql: str) -> pl.DataFrame:
         import psycopg
 
-        def query(conn) -> pl.DataFrame:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                if cur.description is None:
-                    raise SourceError(f"query on {self.label} returned no result set")
-                return frame_from_rows([col.name for col in cur.description], cur.fetchall())
-
         return fetch_bounded(
-            label=self.label, timeout=self.profile.query_timeout, connect=self._connect, query=query,
+            label=self.label, timeout=self.profile.query_timeout, connect=self._connect,
+            query=lambda conn: cursor_frame(conn, sql, self.label),
             fileno=lambda conn: conn.pgconn.socket, close=lambda conn: conn.close(),
             errors=(psycopg.Error,), secrets=self._secrets(),
         )

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .servers import free_port, wait_until
+from .servers import free_port, stopper, wait_until
 
 PASSWORD = "ch secret 5"
 
@@ -74,15 +74,7 @@ def start_server() -> tuple[ClickHouseServer, callable]:
     process = subprocess.Popen([binary, f"--config-file={root / 'config.xml'}"], cwd=root,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     server = ClickHouseServer("127.0.0.1", port, "default", PASSWORD, process.pid)
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
+    stop = stopper(process, root)
 
     try:
         wait_until(lambda: process.poll() is None and server.client().execute("SELECT 1") == [(1,)],

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .servers import free_port, wait_until
+from .servers import free_port, stopper, wait_until
 
 USER, PASSWORD = "monitor", "my secret 7"
 
@@ -53,15 +53,7 @@ def start_server() -> tuple[MariaDBServer, callable]:
          *as_root],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     server = MariaDBServer("127.0.0.1", port, USER, PASSWORD, sock, process.pid)
-
-    def stop():
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
+    stop = stopper(process, root)
 
     try:
         wait_until(lambda: process.poll() is None and server.admin().ping() is None, f"MariaDB (see {root}/error.log)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,3 +63,16 @@ def frozen(pid: int) -> Iterator[None]:
                 os.kill(each, signal.SIGCONT)
             except ProcessLookupError:
                 pass
+
+
+def stopper(process: subprocess.Popen, root: Path) -> Callable[[], None]:
+    """Stops a server process (SIGTERM, then SIGKILL) and removes its folder."""
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
+    return stop
