@@ -92,10 +92,9 @@ class Deadline:
     blocked driver call fails at once, and `timed_out` turns that failure into one clear error.
     """
 
-    def __init__(self, seconds: float, label: str, setting: str = "query_timeout"):
+    def __init__(self, seconds: float, label: str):
         self.seconds = seconds
         self.label = label
-        self.setting = setting
         self.expired = False
         self._interrupt: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -125,7 +124,7 @@ class Deadline:
 
     def timed_out(self) -> SourceError:
         return SourceError(f"query on {self.label} did not finish within {self.seconds:g} s "
-                           f"({self.setting} of the profile); the server may be down or overloaded")
+                           "(query_timeout of the profile); the server may be down or overloaded")
 
 
 def _quietly(interrupt: Callable[[], None]) -> None:
