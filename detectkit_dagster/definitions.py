@@ -1,7 +1,7 @@
 """Code location entry point: the definitions of the project folder.
 
-The folder is $DETECTKIT_PROJECT_DIR, or the current working directory when it holds a
-`metrics/` folder, or else the repository root this package lives in.
+The folder is $DETECTKIT_PROJECT_DIR, else the current working directory; a folder that is not
+a project fails to load with one line saying so (never another project in its place).
 """
 
 import dagster as dg

@@ -38,7 +38,8 @@ def load_project(root: Path | str) -> Project:
             validate_channel(name, channel)
         except ValueError as exc:
             raise ConfigError(root / PROFILES_FILE, f"alert_channels.{name}: {exc}") from None
-    metrics = [check_metric(load_metric(path, root)) for path in discover_metric_files(root)]
+    metrics = [check_metric(load_metric(path, root))
+               for path in discover_metric_files(root, config.paths.get("metrics", "metrics"))]
     return assemble(root, config, profiles, metrics)
 
 

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from detectkit_dagster.storage import ArrowStream
+from support import clickhouse as clickhouse_support, mariadb as mariadb_support
 from support.postgres import PostgresServer, start_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,6 +90,26 @@ def postgres() -> PostgresServer:
         yield PostgresServer(url.hostname, url.port or 5432, url.username, url.path.lstrip("/"))
         return
     server, stop = start_server()
+    try:
+        yield server
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> clickhouse_support.ClickHouseServer:
+    """A private ClickHouse server (Debian's 18.16; its time zone is Europe/Berlin)."""
+    server, stop = clickhouse_support.start_server()
+    try:
+        yield server
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> mariadb_support.MariaDBServer:
+    """A private MariaDB server with a password user."""
+    server, stop = mariadb_support.start_server()
     try:
         yield server
     finally:

@@ -127,8 +127,10 @@ CASES = [
          profiles="alert_channels:\n  slack: {type: slack, webhook_url: 'https://hooks.example/x'}\n"),
     Case("unknown_profile_reference", ("no profile named 'warehouse'",), metric="profile: warehouse"),
     # --- profiles.yml: secrets are never shown -----------------------------------------------
-    Case("unquoted_numeric_password", ("profiles.pg", "password", "value not shown"),
-         profiles="profiles:\n  pg: {type: postgres, password: 98765432}\n", file="profiles", hidden=("98765432",)),
+    # An unquoted numeric password is taken as its digits; an error beside it never shows it.
+    Case("unquoted_numeric_password", ("profiles.pg", "port"),
+         profiles="profiles:\n  pg: {type: postgres, password: 98765432, port: 0}\n", file="profiles",
+         hidden=("98765432",)),
     Case("secret_in_wrong_typed_field", ("profiles.pg", "port", "value not shown: it came from the environment"),
          profiles='profiles:\n  pg: {type: postgres, port: "${PG_PASS}"}\n', file="profiles",
          env={"PG_PASS": SECRET}, hidden=(SECRET,)),

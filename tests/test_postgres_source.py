@@ -93,3 +93,46 @@ def test_password_never_appears_in_errors(pg_project, postgres):
     with pytest.raises(SourceError) as info:
         make_source(bad, pg_project.root).fetch("SELECT 1")
     assert secret not in str(info.value)
+
+
+def test_a_key_value_dsn_with_a_space_in_the_password_never_shows_it(postgres):
+    from detectkit_dagster.config.profiles import PostgresProfile
+
+    dsn = f"host={postgres.host} port={postgres.port} user={postgres.user} password=open sesame42"
+    with pytest.raises(SourceError) as info:
+        make_source(PostgresProfile(type="postgres", dsn=dsn), None).fetch("SELECT 1")
+    text = str(info.value)
+    assert "sesame42" not in text and "open" not in text
+    assert "cannot be parsed" in text and "password='a b'" in text
+    quoted = f"host={postgres.host} port={postgres.port} user={postgres.user} password='open sesame42'"
+    assert make_source(PostgresProfile(type="postgres", dsn=quoted), None).fetch("SELECT 1 AS one")["one"][0] == 1
+
+
+def test_data_schema_is_the_search_path(postgres):
+    from detectkit_dagster.config.profiles import PostgresProfile
+
+    with psycopg.connect(postgres.dsn, autocommit=True) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS shop_data")
+        con.execute("CREATE TABLE IF NOT EXISTS shop_data.answers AS SELECT 42 AS x")
+    profile = PostgresProfile(type="postgres", host=postgres.host, port=postgres.port, user=postgres.user,
+                              database=postgres.dbname, data_schema="shop_data")
+    assert make_source(profile, None).fetch("SELECT x FROM answers")["x"].to_list() == [42]
+
+
+def test_a_frozen_server_fails_the_materialization_naming_the_metric(pg_project, postgres):
+    from support.servers import frozen
+
+    profiles = (pg_project.root / "profiles.yml").read_text()
+    (pg_project.root / "profiles.yml").write_text(profiles + "    query_timeout: 2\n")
+    loaded = load_project(pg_project.root)
+    mc = MetricContext(loaded, loaded.metrics[0])
+    assets = [a for a in metric_definitions(mc).assets if a.key == mc.key("datapoints")]
+    with dg.instance_for_test() as instance, frozen(postgres.pid):
+        result = dg.materialize(assets, instance=instance, resources=shared_resources(loaded),
+                                partition_key="2024-03-01", run_config=QUIET, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+    assert "loading of metric 'pg_orders' failed" in failure
+    # The server stopped before the run: the connect or the query deadline, whichever comes first.
+    assert "did not finish within 2 s" in failure or "connection timeout expired" in failure
+    assert not MetricStore(pg_project.storage_dir, "pg_orders").tables()

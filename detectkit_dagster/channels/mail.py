@@ -152,6 +152,8 @@ class EmailChannel:
         else:
             context = message.context()
             text = safe_format(self.subject_template, {k: context[k] for k in SUBJECT_NAMES})
+            if message.test and "[TEST]" not in text:
+                text = f"[TEST] {text}"
         return text.replace("\r", " ").replace("\n", " ")
 
     def build(self, message: AlertMessage) -> EmailMessage:

@@ -87,6 +87,7 @@ class AlertMessage:
     window_matched: int | None = None
     min_anomaly_share: float | None = None
     window_seconds: int | None = None
+    test: bool = False                         # a `test-alert` mock: every title says so
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -103,7 +104,7 @@ class AlertMessage:
 
     @property
     def project_prefix(self) -> str:
-        return f"[{self.project}] " if self.project else ""
+        return ("[TEST] " if self.test else "") + (f"[{self.project}] " if self.project else "")
 
     @property
     def has_value(self) -> bool:
@@ -441,6 +442,7 @@ def test_message(*, project: str | None, metric: str, description: str | None, i
         direction_policy=alert.direction,
         consecutive_required=required,
         template=alert.template_consecutive,
+        test=True,
         **(fields | {"timezone": alert.timezone or "UTC"}),
     )
 

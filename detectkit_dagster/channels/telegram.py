@@ -47,8 +47,8 @@ def rich_html(message: AlertMessage, mentions: str) -> str:
     """The default HTML message: title, lead, facts, links, mentions."""
     c = message.context(mentions)
     m = TELEGRAM_HTML
-    project = f"[{m.text(message.project)}] " if message.project else ""
-    lines = [f"{message.status.emoji} <b>{project}{m.text(message.status.word)} \u00b7 {m.text(message.metric)}</b>"]
+    lines = [f"{message.status.emoji} <b>{m.text(message.project_prefix)}{m.text(message.status.word)} \u00b7 "
+             f"{m.text(message.metric)}</b>"]
     if message.description:
         lines.append(f"<i>{m.text(cap(message.description, 500))}</i>")
     lines.append("")
@@ -113,6 +113,8 @@ class TelegramChannel:
 
         # A custom template is markup under the parse mode; the values filled in are escaped for it.
         body = render(template, self.markup.context(context), default)
+        if message.test and template is not None:
+            body = f"TEST ALERT \u00b7 {body}"  # a custom template has no title to carry the mark
         footer = "\n\n" + self.footer(message)
         return fit(body, MAX_CHARS - len(footer)) + footer
 

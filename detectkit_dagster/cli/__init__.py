@@ -1,16 +1,19 @@
 """Command line: `detectkit-dagster <command>`, one module per command.
 
 Each command module exposes `register(subparsers)`, which adds its parser and sets `func`
-to a callable taking the parsed arguments and returning the exit code.
+to a callable taking the parsed arguments and returning the exit code. A `DetectkitError`
+out of a command (a bad file, not a project, no such metric) is printed in one line, exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from . import demo, validate
+from ..errors import DetectkitError
+from . import demo, init, report, run, test_alert, validate
+from .common import fail
 
-COMMANDS = (validate, demo)
+COMMANDS = (init, validate, run, report, test_alert, demo)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,4 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in COMMANDS:
         command.register(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except DetectkitError as exc:
+        return fail(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 DAGSTER_YAML = """\
@@ -23,6 +24,41 @@ def project_root(value: str | None) -> Path:
     from ..config.project import default_project_dir
 
     return Path(value).resolve() if value else default_project_dir().resolve()
+
+
+PROJECT_FILES = ("metrics", "profiles.yml", "detectkit_project.yml")
+# Commands print their own one-line outcome; Dagster's console log would repeat it with tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def load(root: Path):
+    """The project in `root`; a folder without any project file is refused in one line, never
+    replaced by another project."""
+    from ..project import load_project
+    from ..errors import ConfigError
+
+    if not root.is_dir():
+        raise ConfigError(None, f"no such folder: {root}")
+    if not any((root / name).exists() for name in PROJECT_FILES):
+        raise ConfigError(None, f"{root} is not a detectkit project (no metrics/ folder, profiles.yml or "
+                                f"detectkit_project.yml): pass --project-dir, or create one with "
+                                f"`detectkit-dagster init {root}`")
+    return load_project(root)
+
+
+def find_metric(project, name: str):
+    from ..errors import ConfigError
+
+    try:
+        return project.metric(name)
+    except KeyError:
+        names = ", ".join(m.name for m in project.metrics) or "none"
+        raise ConfigError(None, f"no metric named {name!r} (metrics: {names})") from None
+
+
+def fail(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def prepare_dagster_home(root: Path) -> Path:
@@ -59,6 +95,22 @@ def select_metrics(project, selectors: list[str]) -> list:
             names = ", ".join(m.name for m in project.metrics) or "none"
             raise ConfigError(None, f"--select {selector!r} matches no metric (metrics: {names})")
         chosen.extend(m for m in found if m not in chosen)
+    return chosen
+
+
+def partition_keys(mc, start, end) -> list[str]:
+    """Keys of the metric's partitions overlapping [start, end), oldest first; no start and no
+    end: the newest partition (the one in progress)."""
+    pdef = mc.partitions_def
+    keys = pdef.get_partition_keys()
+    if start is None and end is None:
+        return keys[-1:]
+    chosen = []
+    for key in keys:
+        window = pdef.time_window_for_partition_key(key)
+        if (end is None or window.start.replace(tzinfo=None) < end) and \
+                (start is None or window.end.replace(tzinfo=None) > start):
+            chosen.append(key)
     return chosen
 
 

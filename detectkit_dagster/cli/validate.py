@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from .common import add_project_dir, project_root
+from .common import add_project_dir, fail, load, project_root
 
 
 def register(sub) -> None:
@@ -14,19 +12,19 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..errors import ConfigError
-    from ..project import load_project
+    from ..errors import DetectkitError
 
     root = project_root(args.project_dir)
     try:
-        project = load_project(root)
-    except ConfigError as exc:
-        print(f"invalid project: {exc}", file=sys.stderr)
-        return 1
+        project = load(root)
+    except DetectkitError as exc:
+        return fail(f"invalid project: {exc}")
     print(f"project {project.config.name!r} at {root}: {len(project.metrics)} metric(s) valid")
     for metric in project.metrics:
         detectors = ", ".join(d.type for d in metric.detectors) or "no detectors"
-        print(f"  {metric.name}: every {metric.interval}, {detectors}, {len(metric.alerts)} alert block(s)")
+        profile, _ = project.profile_for(metric)
+        print(f"  {metric.name}: every {metric.interval}, {detectors}, {len(metric.alerts)} alert block(s), "
+              f"source {profile}")
     if project.disabled:
         print(f"  disabled: {', '.join(project.disabled)}")
     return 0

@@ -43,11 +43,27 @@ class ErrorAlerting(BaseModel):
         return check_timezone(value)
 
 
+# detectkit_project.yml keys of detectkit that have no effect here, and why.
+DETECTKIT_ONLY_KEYS = {
+    "version": "a label only",
+    "tables": "stored tables are named per metric under storage_dir",
+    "timeouts": "set connect_timeout and query_timeout per profile in profiles.yml",
+}
+
+UNUSED_PATHS = {
+    "sql": "query_file paths are relative to the project folder",
+    "templates": "alert templates are set in the metric files",
+}
+
+
 class ProjectConfig(BaseModel):
-    """`detectkit_project.yml`. Keys of detectkit we have no use for are ignored."""
+    """`detectkit_project.yml`. Keys of detectkit we have no use for are accepted with a warning."""
 
     model_config = ConfigDict(extra="ignore")
     name: str = "detectkit"
+    default_profile: str | None = None    # used when profiles.yml names none
+    source_profile: str | None = None     # detectkit 0.67: where metric SQL runs by default
+    paths: dict[str, str] = Field(default_factory=dict)  # only `metrics` is used
     alert_help_url: str | bool | None = None
     error_alerting: ErrorAlerting = Field(default_factory=ErrorAlerting)
     storage_dir: str = "data/detectkit"
@@ -98,7 +114,11 @@ class Project:
     disabled: tuple[str, ...] = field(default=())
 
     def profile_for(self, metric: MetricConfig):
-        name = metric.source_name or self.profiles.default_profile or next(iter(self.profiles.profiles))
+        """Where the metric's SQL runs: its `source_profile`, the project's `source_profile`
+        (detectkit 0.67), its `profile`, the default profile, else the first profile."""
+        name = (metric.source_profile or self.config.source_profile or metric.profile
+                or self.profiles.default_profile or self.config.default_profile
+                or next(iter(self.profiles.profiles)))
         return name, self.profiles.profiles[name]
 
     def path(self, relative: str) -> Path:
@@ -125,12 +145,8 @@ class Project:
 
 
 def default_project_dir() -> Path:
-    """$DETECTKIT_PROJECT_DIR, else the working directory when it has `metrics/`, else the repo root."""
-    if os.environ.get("DETECTKIT_PROJECT_DIR"):
-        return Path(os.environ["DETECTKIT_PROJECT_DIR"])
-    if (Path.cwd() / "metrics").is_dir():
-        return Path.cwd()
-    return Path(__file__).resolve().parents[2]
+    """$DETECTKIT_PROJECT_DIR, else the working directory (never a fallback elsewhere)."""
+    return Path(os.environ.get("DETECTKIT_PROJECT_DIR") or Path.cwd())
 
 
 class _Loader(yaml.SafeLoader):
@@ -189,6 +205,10 @@ def load_project_config(root: Path) -> ProjectConfig:
     data = _load_interpolated(path)
     unknown = sorted(str(key) for key in set(data) - set(ProjectConfig.model_fields))
     for key in unknown:
+        if key in DETECTKIT_ONLY_KEYS:
+            log.warning("%s: %s: accepted for detectkit compatibility, not used (%s)",
+                        path, key, DETECTKIT_ONLY_KEYS[key])
+            continue
         hint = near_miss(key, ProjectConfig.model_fields)
         if hint:
             raise ConfigError(path, f"{key}: unknown field{hint}")
@@ -197,6 +217,9 @@ def load_project_config(root: Path) -> ProjectConfig:
     outbox = (root / config.outbox_dir).resolve()
     if not outbox.is_relative_to(root.resolve()):
         raise ConfigError(path, f"outbox_dir: {shown(config.outbox_dir)} is outside the project folder {root}")
+    for key in sorted(set(config.paths) - {"metrics"}):
+        log.warning("%s: paths.%s: accepted for detectkit compatibility, not used (%s)", path, key,
+                    UNUSED_PATHS.get(key, "only paths.metrics is read"))
     return config
 
 
@@ -207,6 +230,9 @@ def load_profiles(root: Path) -> ProfilesConfig:
     profiles = _validate(ProfilesConfig, _load_interpolated(path), path)
     if not profiles.profiles:
         profiles = profiles.model_copy(update={"profiles": DEFAULT_PROFILES.profiles})
+    for name, profile in profiles.profiles.items():
+        for note in getattr(profile, "unused_fields", list)():
+            log.warning("%s: profiles.%s.%s", path, name, note)
     if profiles.default_profile and profiles.default_profile not in profiles.profiles:
         raise ConfigError(path, f"default_profile: no profile named {shown(profiles.default_profile)}"
                                 f"{near_miss(profiles.default_profile, profiles.profiles)}")
@@ -228,8 +254,8 @@ def load_metric(path: Path, root: Path) -> MetricConfig:
         raise ConfigError(path, str(exc)) from None
 
 
-def discover_metric_files(root: Path) -> list[Path]:
-    metrics_dir = root / "metrics"
+def discover_metric_files(root: Path, folder: str = "metrics") -> list[Path]:
+    metrics_dir = root / folder
     if not metrics_dir.is_dir():
         raise ConfigError(metrics_dir, "metrics folder not found: put one YAML file per metric there")
     files = [
@@ -264,6 +290,7 @@ def assemble(root: Path, config: ProjectConfig, profiles: ProfilesConfig,
             disabled.append(metric.name)
             del metrics[metric.key]
     _check_error_channels(config, profiles, root)
+    _check_project_profiles(config, profiles, root)
     return Project(root, config, profiles, tuple(metrics.values()), tuple(disabled))
 
 
@@ -281,6 +308,14 @@ def _check_references(metric: MetricConfig, profiles: ProfilesConfig) -> None:
                     f"alerting[{index}].channels: no channel named {channel!r} under alert_channels "
                     f"in {PROFILES_FILE}{near_miss(channel, profiles.alert_channels)}",
                 )
+
+
+def _check_project_profiles(config: ProjectConfig, profiles: ProfilesConfig, root: Path) -> None:
+    for field_name in ("source_profile", "default_profile"):
+        name = getattr(config, field_name)
+        if name is not None and name not in profiles.profiles:
+            raise ConfigError(root / PROJECT_FILE, f"{field_name}: no profile named {name!r} in {PROFILES_FILE}"
+                                                   f"{near_miss(name, profiles.profiles)}")
 
 
 def _check_error_channels(config: ProjectConfig, profiles: ProfilesConfig, root: Path) -> None:

@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from ..pipeline import Window, build_detectors, report_input
+from ..pipeline import Window, report_input
 from ..reporting import write_report
 from ..reporting.chart_png import chart_png
 from ..timegrid import utc_now
@@ -29,7 +29,6 @@ class ReportConfig(dg.Config):
 
 def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
     metric, project = mc.metric, mc.project
-    detector_ids = [d.detector_id for d in build_detectors(metric)]
     args = mc.asset_args(
         "report", f"HTML report of the last {metric.dagster.report_window} points up to the partition end.",
         {"plotly", "html"})
@@ -49,7 +48,7 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
         metadata = {key: {"report": "not written: a range run writes the newest partition's page "
                                     "(run config every_partition: true writes all)"} for key, _ in pairs}
         for key, window in written:
-            page = report_input(project.config.name, metric, detector_ids, store, window.end, utc_now())
+            page = report_input(project.config.name, metric, store, window.end, utc_now())
             file = write_report(page, project.reports_dir, key, project.config.report_self_contained)
             metadata[key] = _metadata(file, project, page, window)
             context.log.info("report for %s written to %s", key, file.path)

@@ -7,6 +7,7 @@ range, as the automation sensor batches them: the fixed cost of a run is paid on
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from ..config import Project
 from ..dispatch import Ledger, PassReport
 from ..project import load_project
 from ..timegrid import utc_now
-from .context import metric_contexts
+from .context import MetricContext, metric_contexts
 from .project import metric_assets, shared_resources
+from .resources import STORAGE
 from .sensors import dispatch_pass
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+TABLES = ("datapoints", "detections", "alerts", "report")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # One planned-materialization event per asset for a range run instead of one per partition;
 # read by Dagster in the process that creates the run (see the README on deployments).
@@ -35,39 +38,54 @@ def recent_keys(partitions_def: dg.TimeWindowPartitionsDefinition, since: dateti
 
 
 def materialize_recent(project: Project, instance: dg.DagsterInstance, since: datetime,
-                       metrics: list | None = None, run_config: dict | None = None) -> list[dg.ExecuteInProcessResult]:
+                       metrics: list | None = None, run_config: dict | None = None) -> list["RangeRun"]:
     """One single-run range per partitions definition over the partitions ending after `since`."""
     groups: dict = {}
     chosen = {m.key for m in metrics} if metrics is not None else None
-    storage = shared_resources(project)
+    resources = shared_resources(project)
     for mc in metric_contexts(project):
         if chosen is None or mc.ident in chosen:
             groups.setdefault(mc.partitions_def, []).append(mc)
-    results = []
+    runs = []
     for partitions_def, contexts in groups.items():
         keys = recent_keys(partitions_def, since)
-        assets = [a for mc in contexts for a in metric_assets(mc, storage["detectkit_storage"])]
-        results.append(dg.materialize(
-            assets, instance=instance, resources=storage, tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
-            raise_on_error=False, run_config={**QUIET, **(run_config or {})}))
-    return results
+        assets = [a for mc in contexts for a in metric_assets(mc, resources[STORAGE])]
+        result = dg.materialize(
+            assets, instance=instance, resources=resources, tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+            raise_on_error=False, run_config={**QUIET, **(run_config or {})})
+        runs.append(RangeRun(result, contexts, keys))
+    return runs
+
+
+@dataclass(frozen=True)
+class RangeRun:
+    result: dg.ExecuteInProcessResult
+    metrics: list[MetricContext]
+    keys: list[str]
+
+    def lines(self) -> list[str]:
+        """One line per metric: its partitions, and whether all its assets materialized."""
+        done = {e.asset_key for e in self.result.get_asset_materialization_events()}
+        span = f"partitions {self.keys[0]} .. {self.keys[-1]} ({len(self.keys)})"
+        return [f"{mc.name}: {span} {'ok' if all(mc.key(t) in done for t in TABLES) else 'FAILED'}"
+                for mc in self.metrics]
 
 
 def materialize_partitions(root: Path, instance: dg.DagsterInstance, days: int) -> list[str]:
     """Every asset of every metric over the partitions of the last `days` days; the run ids."""
-    results = materialize_recent(load_project(root), instance, utc_now() - timedelta(days=days))
-    failed = [r.run_id for r in results if not r.success]
+    runs = materialize_recent(load_project(root), instance, utc_now() - timedelta(days=days))
+    failed = [r.result.run_id for r in runs if not r.result.success]
     if failed:
         raise RuntimeError(f"runs failed: {', '.join(failed)}")
-    return [r.run_id for r in results]
+    return [r.result.run_id for r in runs]
 
 
 def run_recent(root: Path, days: int, instance: dg.DagsterInstance | None = None) -> list[str]:
     """The demo: recent partitions of every metric, then one dispatch pass; summary lines."""
     project = load_project(root)
     instance = instance or dg.DagsterInstance.get()
-    results = materialize_recent(project, instance, utc_now() - timedelta(days=days))
-    lines = [f"run {r.run_id[:8]}: {'ok' if r.success else 'FAILED'}" for r in results]
+    lines = [line for run in materialize_recent(project, instance, utc_now() - timedelta(days=days))
+             for line in run.lines()]
     report = dispatch_once(project, instance)
     lines.append(f"alerts: {report.sent} sent, {report.failed} failed (outbox: {project.outbox_dir})")
     return lines

@@ -4,14 +4,17 @@ One module per backend; each registers itself for its profile types in `base.REG
 """
 
 from ..errors import SourceDataError, SourceError, TemplateError
-from . import duckdb as _duckdb, postgres as _postgres  # noqa: F401  (register the backends)
+from . import clickhouse as _clickhouse, duckdb as _duckdb, mysql as _mysql, postgres as _postgres  # noqa: F401
 from .base import Source, make_source
+from .clickhouse import ClickHouseSource
 from .duckdb import DuckDBSource
 from .loader import LoadedData, LoadStats, load_datapoints
+from .mysql import MySQLSource
 from .postgres import PostgresSource
 from .template import check_template, render_query
 
 __all__ = [
-    "DuckDBSource", "LoadStats", "LoadedData", "PostgresSource", "Source", "SourceDataError",
-    "SourceError", "TemplateError", "check_template", "load_datapoints", "make_source", "render_query",
+    "ClickHouseSource", "DuckDBSource", "LoadStats", "LoadedData", "MySQLSource", "PostgresSource", "Source",
+    "SourceDataError", "SourceError", "TemplateError", "check_template", "load_datapoints", "make_source",
+    "render_query",
 ]

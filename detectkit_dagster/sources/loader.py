@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Zone names that are UTC itself: converting from them changes nothing, so nothing to report.
+UTC_NAMES = {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal", "GMT", "Etc/GMT"}
 
 
 @dataclass
@@ -117,13 +119,15 @@ def _timestamps(col: pl.Series, name: str, stats: LoadStats) -> pl.Series:
         except pl.exceptions.PolarsError:
             bad = col.drop_nulls().head(1).to_list()
             raise SourceDataError(f"column {name!r}: cannot parse timestamps such as {bad}") from None
-    elif dtype == pl.Date:
+    elif dtype in (pl.Date, pl.Null):
         col = col.cast(pl.Datetime("ms"))
     elif not isinstance(dtype, pl.Datetime):
         raise SourceDataError(f"column {name!r} must hold timestamps, got type {dtype}")
     if col.dtype.time_zone is not None:
         stats.timezone_converted = col.dtype.time_zone
-        stats.warnings.append(f"timestamps in column {name!r} carry time zone {col.dtype.time_zone}; converted to UTC")
+        if col.dtype.time_zone not in UTC_NAMES:
+            stats.warnings.append(f"timestamps in column {name!r} carry time zone {col.dtype.time_zone}; "
+                                  "converted to UTC")
         col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     if col.null_count():
         raise SourceDataError(f"column {name!r} has {col.null_count()} null timestamp(s)")

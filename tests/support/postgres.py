@@ -11,9 +11,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .servers import free_port, wait_until
 
 
 @dataclass
@@ -22,6 +23,7 @@ class PostgresServer:
     port: int
     user: str
     dbname: str
+    pid: int | None = None  # the postmaster (None for a server given by DSN)
 
     @property
     def dsn(self) -> str:
@@ -41,12 +43,6 @@ def _bindir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _as_server_user(cmd: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root; use the 'postgres' account then."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
@@ -57,7 +53,7 @@ def start_server() -> tuple[PostgresServer, callable]:
     data = Path(tempfile.mkdtemp(prefix="detectkit-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_server_user([str(bindir / "initdb"), "-D", str(data / "db"), "-U", "postgres",
                          "--auth=trust", "-E", "UTF8", "--no-sync"]),
@@ -74,16 +70,7 @@ def start_server() -> tuple[PostgresServer, callable]:
                        capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
-    _wait(port)
-    return PostgresServer("127.0.0.1", port, "postgres", "postgres"), stop
-
-
-def _wait(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"PostgreSQL did not start on port {port}")
+    wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None,
+               f"PostgreSQL on port {port}", timeout=30)
+    pid = int((data / "db" / "postmaster.pid").read_text().split()[0])
+    return PostgresServer("127.0.0.1", port, "postgres", "postgres", pid), stop
