@@ -9,6 +9,7 @@ import dagster as dg
 from ..config import Project, load_project
 from .alerts import alerts_asset
 from .automation import automation_sensor
+from .autotune import autotune_assets
 from .common import MetricContext
 from .datapoints import datapoints_asset
 from .detections import detections_asset
@@ -19,7 +20,7 @@ from .sensors import dispatch_sensor, error_alert_sensor
 
 
 def metric_definitions(mc: MetricContext) -> dg.Definitions:
-    assets = [datapoints_asset(mc), detections_asset(mc), alerts_asset(mc), report_asset(mc)]
+    assets = [datapoints_asset(mc), detections_asset(mc), alerts_asset(mc), report_asset(mc), *autotune_assets(mc)]
     return dg.Definitions(assets=assets)
 
 
