@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import demo, validate
+from . import autotune, demo, label, validate
 
-COMMANDS = (validate, demo)
+COMMANDS = (validate, demo, autotune, label)
 
 
 def main(argv: list[str] | None = None) -> int:
