@@ -6,8 +6,9 @@ fold". Two things make a pass cheap:
 
 * configs are remembered by detector id: an identical config is never evaluated twice;
 * the window statistics (the expensive part) do not depend on the threshold, so they are
-  computed once per config-without-threshold and every threshold only derives its bounds
-  from them (``WindowedDetector.statistics`` / ``flag``: the same numbers ``detect`` uses).
+  computed once per config-without-threshold (recency weights compared as they resolve)
+  and every threshold only derives its bounds from them (``WindowedDetector.statistics`` /
+  ``flag``: the same numbers ``detect`` uses).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detection import create_detector
+from ..detection.weights import resolve_weights
 from .labels import GroundTruth
 from .scoring import event_f1, onsets, score_points, unsupervised_objective, aggregate
 from .settings import FPR_TARGET, TuneSettings
 
+# Not part of the statistics key: the threshold (it only scales the bounds) and the weight
+# params (the key holds the weights they resolve to).
+KEYED_APART = ("threshold", "window_weights", "half_life", "weight_decay")
 CACHED_STATISTICS = 8  # statistics kept in memory (a search revisits only its latest configs)
 
 
@@ -97,7 +102,7 @@ class Evaluator:
     def outcome(self, detector_type: str, params: dict, detector=None):
         """Bounds and flags of one config over the series, exactly as ``detect`` gives them."""
         detector = detector or create_detector(detector_type, params)
-        key = (detector_type, json.dumps({k: v for k, v in params.items() if k != "threshold"}, sort_keys=True))
+        key = self._statistics_key(detector_type, detector)
         if key in self._statistics:
             self._statistics.move_to_end(key)
         else:
@@ -106,6 +111,13 @@ class Evaluator:
             if len(self._statistics) > CACHED_STATISTICS:
                 self._statistics.popitem(last=False)
         return detector.flag(self._statistics[key])
+
+    def _statistics_key(self, detector_type: str, detector) -> tuple:
+        """What the statistics depend on: every param but the threshold, with the recency
+        weights as they resolve (an explicit half-life equal to the default is the same pass)."""
+        w = resolve_weights(detector.params, self.series.timestamps)
+        rest = {k: v for k, v in detector.params.items() if k not in KEYED_APART}
+        return detector_type, json.dumps(rest, sort_keys=True), w.method, w.half_life if w.method == "exponential" else 0
 
     def fold_scores(self, pred: Predictions) -> list[float]:
         """One score per fold that can be scored (supervised: folds holding a labeled point)."""

@@ -43,7 +43,9 @@ class Labels:
     capture_windows: tuple[tuple[datetime, datetime], ...] = ()
 
     def __add__(self, other: "Labels") -> "Labels":
-        return Labels(self.incidents + other.incidents, self.capture_windows + other.capture_windows)
+        """Both sets; an incident given twice counts once."""
+        return Labels(tuple(dict.fromkeys(self.incidents + other.incidents)),
+                      tuple(dict.fromkeys(self.capture_windows + other.capture_windows)))
 
     def to_document(self, metric: str | None = None) -> dict:
         """The labels format as a mapping (what the labeler saves)."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from .decisions import Decision
 from .seasonality import Features, _columns
+from .settings import MAX_CANDIDATE_TYPES
 
 MIN_POINTS = 10
 MAX_GROUPS = 12
@@ -92,7 +93,7 @@ def vote_detector_types(values, features: dict, components, allowed) -> tuple[li
         global_top = global_top or top[0]
         group_votes.append({"group": label, "features": {k: round(v, 4) for k, v in f.items()},
                             "ranked": sorted(candidates, key=lambda t: -suit[t])})
-    order = sorted(candidates, key=lambda t: -totals[t])[:4]
+    order = sorted(candidates, key=lambda t: -totals[t])[:MAX_CANDIDATE_TYPES]
     if global_top not in order:
         order.append(global_top)
     listing = ", ".join(f"{t}:{votes[t]:.1f}" for t in candidates)

@@ -3,13 +3,17 @@
 from types import SimpleNamespace
 
 import numpy as np
+import polars as pl
 import pytest
 import yaml
 
+from detectkit_dagster.alerting import replay
 from detectkit_dagster.autotune import TuneSettings, autotune, parse_labels, project_labels
-from detectkit_dagster.autotune.evaluate import Evaluator, Series, predictions
+from detectkit_dagster.autotune.alerts import AlertSweep
+from detectkit_dagster.autotune.evaluate import Candidate, Evaluator, Series, predictions
 from detectkit_dagster.autotune.sample import seasonal_series
 from detectkit_dagster.autotune.search import cv_folds, window_grid
+from detectkit_dagster.config.alert import AlertConfig
 from detectkit_dagster.config.metric import MetricConfig
 from detectkit_dagster.detection import create_detector
 from detectkit_dagster.errors import AutotuneError
@@ -55,6 +59,17 @@ def test_every_threshold_flags_exactly_as_a_detector_run_from_one_statistics_pas
         assert np.array_equal(outcome.lower[outcome.has_lower], expected.lower[expected.has_lower], equal_nan=True)
         assert np.array_equal(outcome.upper[outcome.has_upper], expected.upper[expected.has_upper], equal_nan=True)
     assert len(evaluate._statistics) == 1  # one pass served every threshold
+
+
+def test_an_explicit_half_life_equal_to_the_default_shares_the_statistics():
+    s = _series(SAMPLE.head(2500))
+    evaluate = Evaluator(s, cv_folds(len(s), 144, 5), project_labels(None, s.timestamps, 600), TuneSettings())
+    default = {"window_size": 144, "min_samples": 36, "window_weights": "exponential"}  # half-life max(7.2, 18, 1)
+    explicit = {**default, "half_life": 18}
+    a, b = evaluate("mad", default), evaluate("mad", explicit)
+    assert a.detector_id != b.detector_id and a.per_fold == b.per_fold and len(evaluate._statistics) == 1
+    frame = create_detector("mad", explicit).detect(s.timestamps, s.values, s.features)
+    assert np.array_equal(evaluate.outcome("mad", explicit).anomalous, frame["is_anomaly"].to_numpy())
 
 
 def test_the_chosen_config_scores_the_same_from_a_plain_detector_run(supervised):
@@ -197,3 +212,30 @@ def test_bad_input_gets_one_clear_error(call, message):
     with pytest.raises(AutotuneError) as error:
         call()
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("rule", [
+    {"consecutive_anomalies": 2},
+    {"consecutive_anomalies": 3, "alert_cooldown": "2h", "direction": "down"},
+    {"consecutive_anomalies": 4, "anomaly_window": "2h", "min_anomaly_share": 0.5, "cooldown_reset_on_recovery": False,
+     "alert_cooldown": "1h"},
+])
+def test_the_alert_sweep_replays_exactly_what_a_full_replay_of_the_detections_gives(rule):
+    s = _series(SAMPLE.head(3000))
+    params = {"window_size": 144, "min_samples": 36, "threshold": 1.8, "seasonality_components": ["hour"]}
+    truth = project_labels(parse_labels(SAMPLE.head(3000).incidents), s.timestamps, 600)
+    evaluate = Evaluator(s, cv_folds(len(s), 144, 5), truth, TuneSettings())
+    winner = Candidate("mad", params, "", 0.0, (), 0.0)
+    config = AlertConfig(notify_on_recovery=True, **rule)
+    alerts, open_flags = AlertSweep(s, winner, evaluate, truth, 144, TuneSettings()).alerts(config)
+
+    detector = create_detector("mad", params)
+    frame = detector.detect(s.timestamps, s.values, s.features)
+    events = replay(frame.with_columns(detector_id=pl.lit("x"), detector_name=pl.lit("MADDetector"),
+                                       detector_params=pl.lit("{}")),
+                    frame.select("timestamp", "value"), config, 600, s.timestamps[0].item(), s.timestamps[-1].item())
+    index = np.searchsorted(s.timestamps, events["timestamp"].to_numpy().astype("datetime64[ms]"))
+    kinds = np.array(events["kind"].to_list())
+    assert len(alerts) >= 4 and alerts.tolist() == index[kinds == "anomaly"].tolist()
+    recoveries = index[kinds == "recovery"]
+    assert not open_flags[recoveries].any() and open_flags[alerts].all()
