@@ -90,7 +90,7 @@ def test_existing_labels_show_first_then_drag_click_edit_remove_and_save(browser
     assert rows.count() == 6
 
     page.click("#save")
-    page.wait_for_selector("#status.ok")
+    page.locator("#status.ok", has_text="Saved").wait_for()
     assert "Saved 6 incident(s) to incidents/orders/labels.yml" in page.inner_text("#status")
     saved = yaml.safe_load((project.root / "incidents/orders/labels.yml").read_text())
     assert saved["metric"] == "orders" and saved["timezone"] == "UTC"
