@@ -62,6 +62,14 @@ def relative(project: Project, path: Path) -> str:
         return str(path)
 
 
+def parse_metric_labels(data, metric: MetricConfig) -> Labels:
+    """A labels document for this metric; it may name the metric by its name or its key."""
+    named = data.get("metric") if isinstance(data, dict) else None
+    if named is not None and named not in (metric.name, metric.key):
+        raise AutotuneError(f"labels are for metric {named!r}, not {metric.name!r}")
+    return parse_labels({**data, "metric": None} if named is not None else data)
+
+
 def read_labels_file(path: Path, metric: MetricConfig) -> Labels:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -70,18 +78,9 @@ def read_labels_file(path: Path, metric: MetricConfig) -> Labels:
     except yaml.YAMLError as exc:
         raise AutotuneError(f"{path}: invalid YAML or JSON ({exc})") from None
     try:
-        return parse_labels(_named(data, metric))
+        return parse_metric_labels(data, metric)
     except AutotuneError as exc:
         raise AutotuneError(f"{path}: {exc}") from None
-
-
-def _named(data, metric: MetricConfig):
-    """A file may name the metric by its name or its key."""
-    if isinstance(data, dict) and data.get("metric") in (metric.name, metric.key):
-        return {**data, "metric": None}
-    if isinstance(data, dict) and data.get("metric") is not None:
-        raise AutotuneError(f"labels are for metric {data['metric']!r}, not {metric.name!r}")
-    return data
 
 
 def read_labels_path(path: Path, metric: MetricConfig) -> Labels:

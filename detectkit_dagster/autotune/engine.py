@@ -77,7 +77,7 @@ def autotune(timestamps, values, interval_seconds, incidents=None, settings=None
         detector_id=best.detector_id, score=best.score, per_fold=best.per_fold, penalty=best.penalty,
         alerting=alerting,
         candidates=tuple({"detector_type": c.detector_type, "params": c.params, "detector_id": c.detector_id,
-                          "score": c.score} for c in evaluate.candidates),
+                          "score": c.score} for c in evaluate.memo.values()),
         decision_log=tuple(log), original=metric, source=source,
     )
 

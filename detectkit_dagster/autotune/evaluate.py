@@ -78,8 +78,7 @@ class Evaluator:
 
     def __init__(self, series: Series, folds, truth: GroundTruth, settings: TuneSettings):
         self.series, self.folds, self.truth, self.settings = series, folds, truth, settings
-        self.memo: dict[str, Candidate | None] = {}
-        self.candidates: list[Candidate] = []
+        self.memo: dict[str, Candidate] = {}  # by detector id, in the order evaluated
         self._statistics: OrderedDict = OrderedDict()
 
     def __call__(self, detector_type: str, params: dict) -> Candidate | None:
@@ -94,9 +93,7 @@ class Evaluator:
             pred = predictions(self.outcome(detector_type, params, detector))
             per_fold = self.fold_scores(pred)
             score, penalty = aggregate(per_fold, self.settings.stability_lambda)
-            candidate = Candidate(detector_type, params, key, score, tuple(per_fold), penalty)
-            self.memo[key] = candidate
-            self.candidates.append(candidate)
+            self.memo[key] = Candidate(detector_type, params, key, score, tuple(per_fold), penalty)
         return self.memo[key]
 
     def outcome(self, detector_type: str, params: dict, detector=None):

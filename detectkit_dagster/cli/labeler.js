@@ -206,8 +206,8 @@
     `Drag across the chart to mark an incident, click to mark a point, edit or remove them below. ` +
     `Labels go to ${DATA.target}; then run ${DATA.next}.`;
   document.getElementById("save").textContent = DATA.save_url ? "Save labels" : "Download labels";
-  Plotly.newPlot(gd, [{
-    x: xs, y: DATA.v, type: "scatter", mode: "lines", line: { width: 1.2, color: "#2563eb" },
+  Plotly.newPlot(gd, [{  // WebGL for long series, SVG otherwise
+    x: xs, y: DATA.v, type: xs.length > 100000 ? "scattergl" : "scatter", mode: "lines", line: { width: 1.2, color: "#2563eb" },
     hovertemplate: "%{x|%Y-%m-%d %H:%M:%S}<br>%{y}<extra></extra>", connectgaps: false,
   }], {
     margin: { l: 60, r: 20, t: 16, b: 40 }, xaxis: { type: "date" }, showlegend: false,

@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from detectkit_dagster.autotune import parse_labels
 from detectkit_dagster.cli import main
-from detectkit_dagster.cli.label import build_labeler, serve
+from detectkit_dagster.cli.labeler import build_labeler, serve
 from detectkit_dagster.config import load_project
 
 CHROMIUM = Path("/usr/bin/chromium")
