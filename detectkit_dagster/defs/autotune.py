@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from ..autotune import METRICS, AutotuneResult
 from ..autotune.decisions import HEADINGS
@@ -18,13 +19,18 @@ from .common import MetricContext, readable_failures
 
 
 class AutotuneRunConfig(dg.Config):
-    dry_run: bool = False
-    incidents: str | None = None   # a labels file or folder (default: labels_file, incidents/<metric>/, inline)
-    start: str | None = None       # train from this day or time (UTC, inclusive)
-    end: str | None = None         # up to this day or time (UTC, exclusive)
-    scoring: str | None = None     # overrides autotune.scoring_metric
-    report: bool = True
-    report_path: str | None = None  # a self-contained page there instead of reports/<tuned name>.html
+    """What one tuning run uses (all optional); shown in the launchpad."""
+
+    dry_run: bool = Field(False, description="Show the result only: write no tuned file and no report.")
+    incidents: str | None = Field(None, description=(
+        "A labels file or folder, relative to the project (default: autotune.labels_file, then "
+        "incidents/<metric>/, then autotune.incidents)."))
+    start: str | None = Field(None, description="Train from this UTC day or time (YYYY-MM-DD[ HH:MM]), inclusive.")
+    end: str | None = Field(None, description="Train up to this UTC day or time, exclusive.")
+    scoring: str | None = Field(None, description="Scoring metric for labeled runs (overrides autotune.scoring_metric).")
+    report: bool = Field(True, description="Write a report of the winner over the training window.")
+    report_path: str | None = Field(None, description=(
+        "Write the report as one self-contained page here instead of reports/<tuned name>.html."))
 
 
 def autotune_assets(mc: MetricContext) -> list[dg.AssetsDefinition]:
