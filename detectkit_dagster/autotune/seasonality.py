@@ -35,7 +35,7 @@ def format_grouping(components) -> str:
     return ", ".join(c if isinstance(c, str) else f"[{'+'.join(c)}]" for c in components)
 
 
-def _columns(components) -> list[str]:
+def columns_of(components) -> list[str]:
     return [c for comp in components for c in ([comp] if isinstance(comp, str) else comp)]
 
 
@@ -54,7 +54,7 @@ class Features:
 
     def key(self, components) -> np.ndarray:
         """One code per point over every column of every component; -1 if any is missing."""
-        columns = _columns(components)
+        columns = columns_of(components)
         key = np.zeros(len(next(iter(self.codes.values()))), dtype=np.int64)
         missing = np.zeros(len(key), dtype=bool)
         for name in columns:
@@ -93,7 +93,7 @@ def _group_median(x, key, count) -> np.ndarray:
 
 
 def residual_reduction(values: np.ndarray, key: np.ndarray, folds, stability_lambda: float):
-    """(score, fraction of folds improved, per-fold rho) of one grouping key."""
+    """(score, fraction of folds improved) of one grouping key."""
     finite = np.isfinite(values)
     eps = 1e-9 * float(np.median(np.abs(values[finite]))) + 1e-12 if finite.any() else 1e-12
     size = int(key.max(initial=-1)) + 1
@@ -124,9 +124,9 @@ def residual_reduction(values: np.ndarray, key: np.ndarray, folds, stability_lam
             nll0, nllg = nll0[keep], nllg[keep]
         rhos.append(1.0 - float(nllg.mean()) / max(float(nll0.mean()), eps))
     if not rhos:
-        return 0.0, 0.0, []
+        return 0.0, 0.0
     r = np.asarray(rhos)
-    return float(r.mean() - stability_lambda * r.std()), float((r > 0).mean()), rhos
+    return float(r.mean() - stability_lambda * r.std()), float((r > 0).mean())
 
 
 def search_seasonality(values, features: dict[str, np.ndarray], folds, settings) -> tuple[list | None, Decision]:
@@ -134,7 +134,7 @@ def search_seasonality(values, features: dict[str, np.ndarray], folds, settings)
     table = Features(features) if features else None
     forced = settings.force_seasonality
     if forced:
-        absent = [c for c in _columns(forced) if c not in features]
+        absent = [c for c in columns_of(forced) if c not in features]
         if not absent:
             chosen = [c if isinstance(c, str) else list(c) for c in forced]
             return chosen, Decision("seasonality", f"forced seasonality {format_grouping(chosen)} (search skipped)",
@@ -161,17 +161,17 @@ def _greedy(values, table: Features, columns: list[str], folds, stability_lambda
     tried: list[dict] = []
     while True:
         moves = []
-        for column in (c for c in columns if c not in _columns(selected)):
+        for column in (c for c in columns if c not in columns_of(selected)):
             moves.append([*selected, column])
             if selected:
                 last = selected[-1]
                 moves.append([*selected[:-1], [*([last] if isinstance(last, str) else last), column]])
         best, best_score, best_improved = None, -math.inf, 0.0
         for move in moves:
-            if not all(n_valid / math.prod(max(1, table.distinct(c)) for c in _columns([comp]))
+            if not all(n_valid / math.prod(max(1, table.distinct(c)) for c in columns_of([comp]))
                        >= MIN_POINTS_PER_GROUP for comp in move):
                 continue
-            score, improved, _ = residual_reduction(values, table.key(move), folds, stability_lambda)
+            score, improved = residual_reduction(values, table.key(move), folds, stability_lambda)
             tried.append({"components": move, "residual_reduction": round(score, 4),
                           "folds_improved": round(improved, 2)})
             if score > best_score:

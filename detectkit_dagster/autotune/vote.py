@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .decisions import Decision
-from .seasonality import Features, _columns
+from .seasonality import Features, columns_of
 from .settings import MAX_CANDIDATE_TYPES
 
 MIN_POINTS = 10
@@ -58,7 +58,7 @@ def _groups(values: np.ndarray, features: dict, components) -> list[tuple[str, n
     groups = [("global", values[finite])]
     if not components:
         return groups
-    table = Features({c: features[c] for c in _columns(components)})
+    table = Features({c: features[c] for c in columns_of(components)})
     seasonal = []
     for component in components:
         columns = [component] if isinstance(component, str) else list(component)
