@@ -57,3 +57,7 @@ class DeliveryError(DetectkitError):
     def __init__(self, message: str, retryable: bool = True):
         self.retryable = retryable
         super().__init__(message)
+
+
+class AutotuneError(DetectkitError, ValueError):
+    """Autotune cannot run: invalid settings or labels, or data it cannot tune on."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .channels import check_template, validate_channel
+from .autotune.settings import check_block
 from .config import MetricConfig, Project
 from .config.project import (
     PROFILES_FILE, PROJECT_FILE, assemble, discover_metric_files, load_metric, load_profiles,
@@ -66,7 +67,16 @@ def check_metric(metric: MetricConfig) -> MetricConfig:
     for index, alert in enumerate(metric.alerts):
         for name in MESSAGE_TEMPLATES:
             _check_message_template(getattr(alert, name), path, f"alerting[{index}].{name}")
+    if metric.autotune is not None:
+        _check_autotune(metric.autotune, path)
     return metric
+
+
+def _check_autotune(block, path: Path) -> None:
+    try:
+        check_block(block)
+    except ValueError as exc:
+        raise ConfigError(path, f"autotune.{exc}") from None
 
 
 def _check_message_template(template: str | None, path: Path, field: str) -> None:

@@ -144,4 +144,4 @@ def test_merges_into_a_project_with_its_own_automation_sensor(project):
     repository = merged.get_repository_def()
     assert {s.name for s in repository.sensor_defs} >= {"their_automation", "detectkit_automation"}
     assert merged.resolve_sensor_def("detectkit_automation").asset_selection.resolve(
-        repository.asset_graph) == {dg.AssetKey(["orders", t]) for t in TABLES}
+        repository.asset_graph) == {dg.AssetKey(["orders", t]) for t in (*TABLES, "autotune")}

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ..timegrid import EPOCH, parse_interval
-from .alert import AlertConfig
+from .alert import AlertConfig, check_timezone
 from .cron import check_cron
 
 log = logging.getLogger(__name__)
@@ -84,19 +84,32 @@ class DetectorConfig(_Strict):
 
 
 class AutotuneConfig(_Strict):
+    """The `autotune:` block: how `detectkit-dagster autotune` searches (not used by detection)."""
+
     enabled: bool = True
     detector_types: list[Literal["mad", "zscore", "iqr"]] | None = Field(default=None, min_length=1)
     scoring_metric: Literal["mcc", "f1", "f_beta", "balanced_accuracy", "roc_auc", "pr_auc", "event_f1"] = "mcc"
     beta: float = Field(default=1.0, gt=0)
     labels_file: str | None = None
-    incidents: list[dict[str, Any]] | None = None
+    incidents: list[Any] | None = None
     incidents_timezone: str | None = None
     seasonality_candidates: list[Literal[BUILTIN_SEASONALITY]] | None = None  # type: ignore[valid-type]
-    force_seasonality: list[str | list[str]] | None = Field(default=None, min_length=1)
+    force_seasonality: list[Literal[BUILTIN_SEASONALITY] | list[Literal[BUILTIN_SEASONALITY]]] | None = Field(  # type: ignore[valid-type]
+        default=None, min_length=1)
     fixed_params: dict[str, Any] | None = None
     folds: int = Field(default=5, ge=2)
     stability_lambda: float = Field(default=0.5, ge=0)
     max_history: int | None = Field(default=None, ge=1)
+
+    @field_validator("force_seasonality", mode="before")
+    @classmethod
+    def _one_column(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # `force_seasonality: hour`
+
+    @field_validator("incidents_timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value)
 
     @model_validator(mode="after")
     def _labels_xor_incidents(self) -> "AutotuneConfig":

@@ -13,6 +13,7 @@ from ..config import Project
 from ..project import load_project
 from .alerts import alerts_asset
 from .automation import automation_sensor
+from .autotune import autotune_assets
 from .context import MetricContext, metric_contexts
 from .datapoints import datapoints_asset
 from .detections import detections_asset
@@ -58,7 +59,8 @@ def project_definitions(project: Project) -> dg.Definitions:
         # Dagster 1.13; we rely on them. Silenced here only, not in the host process.
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        assets = [a for mc in metric_contexts(project) for a in metric_assets(mc, resources[STORAGE])]
+        assets = [a for mc in metric_contexts(project)
+                  for a in (*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc))]
         assets = git_links(assets, project.root)
         return dg.Definitions(
             assets=assets,
@@ -72,8 +74,8 @@ def project_definitions(project: Project) -> dg.Definitions:
 
 def metric_definitions(mc: MetricContext) -> dg.Definitions:
     """One metric's assets alone (tests and scripted runs)."""
-    storage = project_storage(mc.project)
-    return dg.Definitions(assets=metric_assets(mc, storage), resources=shared_resources(mc.project))
+    resources = shared_resources(mc.project)
+    return dg.Definitions(assets=[*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc)], resources=resources)
 
 
 def build_definitions(root: Path | str) -> dg.Definitions:

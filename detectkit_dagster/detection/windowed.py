@@ -54,6 +54,20 @@ class Evaluation:
     seasonal: list[SeasonalEntry] | None = None
 
 
+@dataclass(frozen=True)
+class Statistics:
+    """The threshold-free part of one detect() pass."""
+
+    ts: np.ndarray
+    raw: np.ndarray
+    smoothed: np.ndarray
+    processed: np.ndarray
+    weights: RecencyWeights
+    sizes: np.ndarray
+    status: np.ndarray
+    ev: Evaluation
+
+
 @dataclass
 class WindowedDetector:
     kind: ClassVar[P.WindowedKind]
@@ -103,6 +117,15 @@ class WindowedDetector:
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
         """One result per point, in input order (see the package docs for the columns)."""
+        s = self.statistics(timestamps, values, seasonality)
+        outcome = self.flag(s)
+        columns, floats, fields = self._metadata(len(s.processed), s.sizes, s.ev, s.weights, s.smoothed)
+        prefix = f'{{"min_samples":{self.params["min_samples"]},"reason":"insufficient_data","window_size":'
+        return build_frame(s.ts, s.raw, outcome, columns, fields, lambda size: f"{prefix}{size}}}", floats)
+
+    def statistics(self, timestamps, values, seasonality: dict | None = None) -> "Statistics":
+        """Everything detect() computes before the threshold is applied. A detector whose
+        params differ only in ``threshold`` flags from the same statistics (``flag``)."""
         p = self.params
         ts = np.asarray(timestamps).astype("datetime64[ms]")
         raw = np.asarray(values, dtype=float)
@@ -117,10 +140,11 @@ class WindowedDetector:
         status = np.where(np.isnan(processed), MISSING, np.where(sizes < p["min_samples"], INSUFFICIENT, OK))
         ev = self._evaluate(window.take(np.flatnonzero(status == OK)), weights)
         ev.seasonal = self._seasonal(processed, self._features(ts, seasonality), ev, weights)
-        outcome = self._flag(processed, status, ev)
-        columns, floats, fields = self._metadata(len(processed), sizes, ev, weights, smoothed)
-        prefix = f'{{"min_samples":{p["min_samples"]},"reason":"insufficient_data","window_size":'
-        return build_frame(ts, raw, outcome, columns, fields, lambda size: f"{prefix}{size}}}", floats)
+        return Statistics(ts, raw, smoothed, processed, weights, sizes, status, ev)
+
+    def flag(self, s: "Statistics") -> Outcome:
+        """Bounds and flags under this detector's threshold (does not change ``s``)."""
+        return self._flag(s.processed, s.status, s.ev)
 
     def _evaluate(self, window: WindowSet, weights: RecencyWeights) -> Evaluation:
         """Detrend slope and global statistics of the evaluated points (spec 7.2 steps 4-6)."""

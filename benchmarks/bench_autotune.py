@@ -1,0 +1,68 @@
+"""Autotune speed against detectkit 0.29.0's measured runs.
+
+    .venv/bin/python benchmarks/bench_autotune.py [--repeat N]
+
+The data and settings of the reference's timings: ``100 + 20 sin(daily) - 15 on weekends
++ N(0, 3)`` on a 10-minute grid, seasonality columns hour and day_of_week, six incidents of
+6-18 points (+-18..30) after point 2500, default settings (mcc, 5 folds, lambda 0.5).
+Prints the wall time (best of --repeat), the candidates evaluated, the winner and the
+speed-up over the reference's wall time for each mode, and the 50,000-point run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from detectkit_dagster.autotune import autotune  # noqa: E402
+from detectkit_dagster.autotune.sample import seasonal_series  # noqa: E402
+
+# (points, labeled, reference wall seconds for 20,000/50,000 points at 10 minutes)
+RUNS = [
+    (20_000, False, 75.1),
+    (20_000, True, 52.5),
+    (50_000, False, 128.7),
+    (50_000, True, None),
+]
+TARGET = 20.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is reported")
+    args = parser.parse_args()
+    print(f"cpus: {os.cpu_count()}, load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = (f"{'points':>7} {'mode':13} {'wall s':>7} {'candidates':>10} {'reference s':>11} {'speed-up':>9}  "
+              f"winner (score)")
+    print(header)
+    print("-" * (len(header) + 30))
+    for points, labeled, reference in RUNS:
+        sample = seasonal_series(points)
+        incidents = sample.incidents if labeled else None
+        autotune(sample.timestamps[:3000], sample.values[:3000], 600)  # imports and caches warm
+        best, result = float("inf"), None
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            result = autotune(sample.timestamps, sample.values, sample.interval_seconds, incidents=incidents,
+                              seasonality=sample.seasonality)
+            best = min(best, time.perf_counter() - start)
+        ratio = f"{reference / best:8.1f}x" if reference else f"{'n/a':>9}"
+        params = result.detector_params
+        winner = (f"{result.detector_type} threshold={params['threshold']} window={params['window_size']} "
+                  f"seasonality={result.seasonality} ({result.score:.3f})")
+        if result.alerting:
+            winner += f" {result.alerting}"
+        print(f"{points:7,} {result.mode:13} {best:7.2f} {result.scores['candidates_evaluated']:10} "
+              f"{reference or 'n/a':>11} {ratio}  {winner}")
+    print(f"\ntarget: at least {TARGET:.0f}x the reference (<= {75.1 / TARGET:.2f} s unsupervised, "
+          f"<= {52.5 / TARGET:.2f} s supervised at 20,000 points)")
+
+
+if __name__ == "__main__":
+    main()
