@@ -11,13 +11,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from .alert import check_timezone
-from .envvars import interpolate
+from .envvars import from_env, interpolate
 from .errors import ConfigError, describe_validation_error, near_miss, shown
 from .metric import MetricConfig
 from .profiles import DEFAULT_PROFILES, ProfilesConfig
@@ -56,6 +56,56 @@ UNUSED_PATHS = {
 }
 
 
+class DuckDBStore(BaseModel):
+    """The embedded store: one DuckDB file per metric in the folder `path`."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["duckdb"]
+    path: str = "data/detectkit"
+
+
+class PostgresStore(BaseModel):
+    """The shared store: every metric's tables in one PostgreSQL schema."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    type: Literal["postgres", "postgresql"]
+    dsn: SecretStr
+    schema_name: str = Field(default="detectkit", alias="schema")
+    connect_timeout: int = Field(default=10, ge=1, le=300)
+    statement_timeout_seconds: int = Field(default=300, ge=1)
+
+    @field_validator("dsn", mode="before")
+    @classmethod
+    def _dsn(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("expected a connection string, e.g. dsn: ${DETECTKIT_STORE_DSN}")
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict  # libpq's own parser
+
+        try:
+            params = conninfo_to_dict(value)
+        except ProgrammingError:
+            raise ValueError("not a PostgreSQL connection string (postgresql://user@host:5432/db or "
+                             "'host=... dbname=...')") from None
+        if params.get("password") and not from_env(value):
+            raise ValueError("a password written in the file: put the connection string in an environment "
+                             "variable, dsn: ${DETECTKIT_STORE_DSN}")
+        return value
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+            raise ValueError("schema must be a plain identifier (letters, digits, '_'; at most 63 characters)")
+        if value.lower().startswith("pg_"):
+            raise ValueError("schema names starting with pg_ are reserved by PostgreSQL")
+        return value
+
+
+Store = Annotated[Union[DuckDBStore, PostgresStore], Field(discriminator="type")]
+STORE_TYPES = ("duckdb", "postgres", "postgresql")
+
+
 class ProjectConfig(BaseModel):
     """`detectkit_project.yml`. Keys of detectkit we have no use for are accepted with a warning."""
 
@@ -66,12 +116,33 @@ class ProjectConfig(BaseModel):
     paths: dict[str, str] = Field(default_factory=dict)  # only `metrics` is used
     alert_help_url: str | bool | None = None
     error_alerting: ErrorAlerting = Field(default_factory=ErrorAlerting)
-    storage_dir: str = "data/detectkit"
+    storage_dir: str = "data/detectkit"  # shorthand of storage: {type: duckdb, path: ...}
+    storage: Store | None = None
     reports_dir: str = "reports"
     outbox_dir: str = "outbox"
     report_self_contained: bool = False
     report_base_url: str | None = None  # where reports_dir is served (a web server or bucket)
     executor: Literal["in_process", "multiprocess"] = "in_process"
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _store_type(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("type") not in STORE_TYPES:
+            got = f", got {shown(value['type'])}" if "type" in value else ""
+            raise ValueError("type must be duckdb (one file per metric, on this machine) or postgres "
+                             f"(one schema shared by every machine that runs the project){got}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_storage(self) -> "ProjectConfig":
+        if self.storage is not None and "storage_dir" in self.model_fields_set:
+            raise ValueError("give storage or its shorthand storage_dir, not both")
+        return self
+
+    @property
+    def store(self) -> DuckDBStore | PostgresStore:
+        """Where the tables live: `storage`, else DuckDB files under `storage_dir`."""
+        return self.storage or DuckDBStore(type="duckdb", path=self.storage_dir)
 
     @field_validator("name")
     @classmethod
@@ -127,7 +198,9 @@ class Project:
 
     @property
     def storage_dir(self) -> Path:
-        return self.path(self.config.storage_dir)
+        """The folder of the DuckDB files (the embedded store)."""
+        store = self.config.store
+        return self.path(store.path if isinstance(store, DuckDBStore) else self.config.storage_dir)
 
     @property
     def reports_dir(self) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from dagster_duckdb import DuckDBResource
 
 from ..config import Project
-from ..storage import DuckDBStorage, Storage
+from ..storage import Storage, open_storage
 
 STORAGE = "detectkit_storage"
 
@@ -27,5 +27,8 @@ def _duckdb_connection(path: Path):
 
 
 def project_storage(project: Project) -> Storage:
-    """The storage `detectkit_project.yml` selects."""
-    return DuckDBStorage(project.storage_dir, connect=_duckdb_connection)
+    """The storage `detectkit_project.yml` selects; DuckDB files open through dagster-duckdb.
+
+    The storage object is the resource itself, not resource config: the PostgreSQL DSN it holds
+    never reaches Dagster's run config, metadata or logs."""
+    return open_storage(project, duckdb_connect=_duckdb_connection)

@@ -8,12 +8,40 @@ asked, or an empty frame with the given schema when nothing is stored.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import ContextManager, Protocol, Sequence
 
 import polars as pl
 
 Scope = tuple[str, list[str]]  # (key column, keys owned by the writer)
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quoted(name: str) -> str:
+    """A table or column name checked to be a plain identifier, quoted for SQL."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"not a valid table or column name: {name!r}")
+    return f'"{name}"'
+
+
+def range_clauses(column: str, start: datetime | None, end: datetime | None, scope: Scope | None = None,
+                  mark: str = "?") -> tuple[list[str], list]:
+    """SQL conditions (and their parameters, `mark` their placeholder) for start <= column < end
+    and, when scoped, the scope's keys."""
+    clauses, params = [], []
+    if scope is not None:
+        key, values = scope
+        clauses.append(f"{quoted(key)} IN (SELECT unnest({mark}::VARCHAR[]))")
+        params.append(list(values))
+    if start is not None:
+        clauses.append(f"{quoted(column)} >= {mark}")
+        params.append(start)
+    if end is not None:
+        clauses.append(f"{quoted(column)} < {mark}")
+        params.append(end)
+    return clauses, params
 
 
 class Reader(Protocol):

@@ -8,7 +8,6 @@ backoff instead of failing.
 
 from __future__ import annotations
 
-import re
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,18 +18,11 @@ import duckdb
 import polars as pl
 
 from ..errors import StorageError
-from .base import Scope
+from .base import Scope, quoted as _ident, range_clauses
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LOCK_WAIT_SECONDS = 60.0
 
 Connect = Callable[[Path], ContextManager[duckdb.DuckDBPyConnection]]
-
-
-def _ident(name: str) -> str:
-    if not _NAME.match(name):
-        raise ValueError(f"not a valid table or column name: {name!r}")
-    return f'"{name}"'
 
 
 @contextmanager
@@ -69,8 +61,10 @@ class DuckDBMetricStore:
         With `scope=(key_column, keys)` only rows of those keys are replaced: rows of detectors
         or alert blocks no longer configured stay until they are cleaned on purpose.
         """
+        for name in (table, column, *frame.columns, *(scope[:1] if scope else ())):
+            _ident(name)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect(self.path) as con:
+        with self._open(f"cannot write {table}") as con:
             con.register("incoming", ArrowStream(frame))
             con.begin()
             try:
@@ -86,12 +80,21 @@ class DuckDBMetricStore:
                 raise
 
     @contextmanager
+    def _open(self, doing: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the metric's file; its errors become one-line `StorageError`s."""
+        try:
+            with self._connect(self.path) as con:
+                yield con
+        except duckdb.Error as exc:
+            raise StorageError(f"{doing} in {self.path}: {(str(exc).splitlines() or [''])[0]}") from None
+
+    @contextmanager
     def reading(self) -> Iterator["_Reader"]:
         """Several reads over one connection."""
         if not self.path.exists():
             yield _Reader(None)
             return
-        with self._connect(self.path) as con:
+        with self._open("cannot read") as con:
             yield _Reader(con)
 
     def read_range(
@@ -106,14 +109,14 @@ class DuckDBMetricStore:
     def tables(self) -> list[str]:
         if not self.path.exists():
             return []
-        with self._connect(self.path) as con:
+        with self._open("cannot list the tables") as con:
             return [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
 
     def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int:
         """Delete rows whose `column` is not in `keep` (orphans of removed config); returns the count."""
         if table not in self.tables():
             return 0
-        with self._connect(self.path) as con:
+        with self._open(f"cannot clean {table}") as con:
             condition = f"{_ident(column)} NOT IN (SELECT unnest(?::VARCHAR[]))"
             count = con.execute(f"SELECT count(*) FROM {_ident(table)} WHERE {condition}", [keep]).fetchall()[0][0]
             con.execute(f"DELETE FROM {_ident(table)} WHERE {condition}", [keep])
@@ -130,6 +133,8 @@ class _Reader:
         column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",), schema: dict | None = None,
         columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
+        for name in (table, column, *order_by, *(columns or ())):
+            _ident(name)
         if schema is not None and columns is not None:
             schema = {c: t for c, t in schema.items() if c in columns}
         empty = pl.DataFrame(schema=schema or {})
@@ -187,15 +192,5 @@ def _add_new_columns(con, table: str) -> None:
 
 def _range_filter(column: str, start: datetime | None, end: datetime | None, scope: Scope | None = None
                   ) -> tuple[str, list]:
-    clauses, params = [], []
-    if scope is not None:
-        key, values = scope
-        clauses.append(f"{_ident(key)} IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(list(values))
-    if start is not None:
-        clauses.append(f"{_ident(column)} >= ?")
-        params.append(start)
-    if end is not None:
-        clauses.append(f"{_ident(column)} < ?")
-        params.append(end)
+    clauses, params = range_clauses(column, start, end, scope)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
