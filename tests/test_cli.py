@@ -194,3 +194,21 @@ def test_demo_runs_a_copy_in_a_new_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert (root / MARKER).exists() and (root / "data" / "demo_source.duckdb").exists()
     assert "orders_per_10min: partitions" in out and "FAILED" not in out
+
+
+def test_pools_gives_each_metric_one_slot_once(tmp_path, monkeypatch, capsys):
+    from detectkit_dagster.cli import main
+
+    root = tmp_path / "shop"
+    assert main(["init", str(root)]) == 0
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    capsys.readouterr()
+    assert main(["pools", "--project-dir", str(root)]) == 0
+    assert main(["pools", "--project-dir", str(root)]) == 0
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert first.startswith("1 pool(s) set to 1 slot(s)") and second.startswith("0 pool(s) set")
+    with dg.DagsterInstance.get() as instance:
+        (pool,) = instance.event_log_storage.get_concurrency_keys()
+        assert instance.event_log_storage.get_concurrency_info(pool).slot_count == 1

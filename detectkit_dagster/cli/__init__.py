@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 
 from ..errors import DetectkitError
-from . import autotune, demo, init, label, report, run, test_alert, validate
+from . import autotune, demo, init, label, pools, report, run, test_alert, validate
 from .common import fail
 
-COMMANDS = (init, validate, run, report, test_alert, autotune, label, demo)
+COMMANDS = (init, validate, run, report, test_alert, autotune, label, pools, demo)
 
 
 def main(argv: list[str] | None = None) -> int:

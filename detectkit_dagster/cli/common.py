@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 
 DAGSTER_YAML = """\
-# Written by `detectkit-dagster demo`. One DuckDB writer per metric file at a time.
-concurrency:
-  pools:
-    default_limit: 1
+# Written by detectkit-dagster. Each metric's pool gets one slot on this instance when a
+# command first runs it (`detectkit-dagster pools` sets them for a deployment).
 telemetry:
   enabled: false
 """

@@ -34,6 +34,7 @@ def run(args) -> int:
     import dagster as dg
 
     from ..defs.project import shared_resources
+    from ..defs.pools import ensure_pool_limits
     from ..defs.runner import dispatch_once
 
     if args.start and args.end and args.start >= args.end:
@@ -45,12 +46,13 @@ def run(args) -> int:
         return fail(f"--report {args.report}: several metrics run, so give a folder, not a file")
     home = prepare_dagster_home(root)
     instance = dg.DagsterInstance.get()
+    ensure_pool_limits(instance, project)
     resources = shared_resources(project)
     failed = sum(not run_metric(project, metric, instance, resources, args) for metric in metrics)
     if args.send:
-        sent, send_failed, pending = dispatch_once(project, instance)
-        print(f"alerts sent: {sent}, failed: {send_failed}, pending: {pending}")
-        failed += bool(send_failed)
+        report = dispatch_once(project, instance)
+        print(f"alerts sent: {report.sent}, failed: {report.failed}, pending: {report.pending}")
+        failed += bool(report.failed)
     print(f"Dagster instance: {home}")
     return 1 if failed else 0
 

@@ -93,7 +93,7 @@ def describe_validation_error(
     for err in exc.errors():
         loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
         if err["type"] == "extra_forbidden":
-            parent, key = loc[:-1], str(loc[-1])
+            key = str(loc[-1])
             known = _known_fields(model, tuple(p for p in loc[len(prefix):-1]))
             hint = near_miss(key, known)
             allowed = ", ".join(sorted(known))

@@ -6,13 +6,12 @@ import dagster as dg
 import polars as pl
 
 from ..pipeline import alert_check, build_detectors, replay_alerts, save_checkpoints, split
-from ..storage import Storage
 from ..timegrid import utc_now
 from .automation import downstream_condition
 from .checks import check_spec, emit_partition_checks
 from .context import MetricContext
 from .io_manager import OWNED_KEYS
-from .metadata import add_partition_metadata, code_reference, table_metadata
+from .metadata import add_partition_metadata, code_reference, partition_chart, table_metadata
 from .resources import STORAGE
 
 CHECK = "no_anomaly_alert"
@@ -51,7 +50,13 @@ def alerts_asset(mc: MetricContext, table_name: str, freshness: dg.FreshnessPoli
         add_partition_metadata(context, {key: _metadata(events) for key, events in by_key.items()})
         yield dg.Output(run.events)
         save_checkpoints(store, run, windows)
-        yield from emit_partition_checks(context, spec, {k: alert_check(metric, e) for k, e in by_key.items()})
+        windows_by_key = dict(zip(context.partition_keys, windows))
+
+        def chart(key: str, _) -> dict:
+            window = windows_by_key[key]
+            return {"chart": partition_chart(window.rows(run.datapoints), window.rows(run.detections), by_key[key])}
+
+        yield from emit_partition_checks(context, spec, {k: alert_check(metric, e) for k, e in by_key.items()}, chart)
 
     return alerts
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import configparser
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
 import dagster as dg
+import polars as pl
 
+from ..reporting.chart_png import chart_png
 from ..schemas import TABLE_SCHEMAS
 
 
@@ -62,3 +65,10 @@ def _remote_and_branch(git_dir: Path) -> tuple[str | None, str | None]:
     if parts.scheme != "https" or not parts.hostname or not any(h in parts.hostname for h in ("github", "gitlab")):
         return None, branch
     return f"https://{parts.hostname}{parts.path}", branch  # never the credentials of the URL
+
+
+def partition_chart(datapoints: pl.DataFrame, detections: pl.DataFrame, events: pl.DataFrame) -> dg.MetadataValue:
+    """The partition at a glance, as markdown with an embedded PNG (rendered by the Dagster UI)."""
+    png = base64.b64encode(chart_png(datapoints, detections, events)).decode("ascii")
+    legend = "value (blue), band (light blue), anomalies (red), alerts (orange), recoveries (green)"
+    return dg.MetadataValue.md(f"![{legend}](data:image/png;base64,{png})\n\n{legend}")

@@ -4,21 +4,18 @@ A range run writes the pages a person opens (the newest partition's, which also 
 metric's current page); `every_partition` in the run config writes one per partition.
 """
 
-import base64
 from pathlib import Path
 from urllib.parse import quote
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from ..pipeline import Window, report_input
 from ..reporting import write_report
-from ..reporting.chart_png import chart_png
 from ..timegrid import utc_now
 from .automation import downstream_condition
 from .context import MetricContext
-from .metadata import add_partition_metadata, code_reference
+from .metadata import add_partition_metadata, code_reference, partition_chart
 from .resources import STORAGE
 
 
@@ -69,13 +66,6 @@ def _metadata(file, project, page, window: Window) -> dict:
     meta["chart"] = partition_chart(window.rows(page.datapoints), window.rows(page.detections),
                                     window.rows(page.events))
     return meta
-
-
-def partition_chart(datapoints: pl.DataFrame, detections: pl.DataFrame, events: pl.DataFrame) -> dg.MetadataValue:
-    """The partition at a glance, as markdown with an embedded PNG (rendered by the Dagster UI)."""
-    png = base64.b64encode(chart_png(datapoints, detections, events)).decode("ascii")
-    legend = "value (blue), band (light blue), anomalies (red), alerts (orange), recoveries (green)"
-    return dg.MetadataValue.md(f"![{legend}](data:image/png;base64,{png})\n\n{legend}")
 
 
 def _url(base: str, path: Path, reports_dir: Path) -> str:

@@ -18,6 +18,7 @@ from ..dispatch import Ledger, PassReport
 from ..project import load_project
 from ..timegrid import utc_now
 from .context import MetricContext, metric_contexts
+from .pools import ensure_pool_limits
 from .project import metric_assets, shared_resources
 from .resources import STORAGE
 from .sensors import dispatch_pass
@@ -40,6 +41,7 @@ def recent_keys(partitions_def: dg.TimeWindowPartitionsDefinition, since: dateti
 def materialize_recent(project: Project, instance: dg.DagsterInstance, since: datetime,
                        metrics: list | None = None, run_config: dict | None = None) -> list["RangeRun"]:
     """One single-run range per partitions definition over the partitions ending after `since`."""
+    ensure_pool_limits(instance, project)
     groups: dict = {}
     chosen = {m.key for m in metrics} if metrics is not None else None
     resources = shared_resources(project)

@@ -34,7 +34,7 @@ def dispatch_sensor(project: Project) -> dg.SensorDefinition:
         ledger = Ledger.from_dict(json.loads(context.cursor) if context.cursor else None)
         report = dispatch_pass(context.instance, project, ledger, context.log)
         context.update_cursor(json.dumps(ledger.to_dict()))
-        return dg.SkipReason(report.summary(len(ledger.pending)))
+        return dg.SkipReason(report.summary())
 
     return alert_dispatch
 
@@ -53,6 +53,7 @@ def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger
 
     deliver(project, ledger, now, budget_seconds, record, report)
     ledger.prune(now)
+    report.pending = len(ledger.pending)
     return report
 
 

@@ -35,11 +35,12 @@ class PassReport:
     failed: int = 0
     dropped: int = 0
     deferred: int = 0
+    pending: int = 0  # left in the ledger after the pass
     lines: list[str] = field(default_factory=list)
 
-    def summary(self, pending: int) -> str:
+    def summary(self) -> str:
         return (f"queued {self.queued}, sent {self.sent}, failed {self.failed}, dropped {self.dropped}, "
-                f"deferred {self.deferred}, pending {pending}")
+                f"deferred {self.deferred}, pending {self.pending}")
 
 
 def collect(project, ledger: Ledger, metric_key: str, events: Iterable[dict], now: datetime) -> int:

@@ -40,6 +40,8 @@ class AlertRun:
     events: pl.DataFrame  # ALERTS rows of the run's windows
     checkpoints: pl.DataFrame  # ALERT_STATE rows to store
     resumed: bool  # from stored state; else replayed from the first stored point
+    datapoints: pl.DataFrame | None = None  # what the replay read of the run's windows
+    detections: pl.DataFrame | None = None
 
 
 def state_key(config_id: str, detector_ids: Sequence[str]) -> str:
@@ -73,7 +75,8 @@ def replay_alerts(
         detections, datapoints, metric.alerts, metric.interval_seconds, last.start, whole.end - step, at_last)
     events = pl.concat([before, during]).filter(whole.contains())
     checkpoints = _state_rows(keys, [(last.start, at_last), (whole.end, at_end)])
-    return AlertRun(_marked(metric, events, now, max_age), checkpoints, states is not None)
+    return AlertRun(_marked(metric, events, now, max_age), checkpoints, states is not None,
+                    whole.rows(datapoints), whole.rows(detections))
 
 
 def save_checkpoints(store: MetricStore, run: AlertRun, windows: Sequence[Window]) -> None:
