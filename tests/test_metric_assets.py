@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from detectkit_dagster.alerting import replay_blocks
+from detectkit_dagster.pipeline import report_input
 from detectkit_dagster.project import load_project
 from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
@@ -269,3 +270,53 @@ def test_detectors_see_only_the_metrics_seasonality_features(project):
         MetricStore(project.storage_dir, "orders").path.unlink()
     assert "seasonality_groups" not in rows["without"]["detection_metadata"][-1]
     assert "seasonality_groups" in rows["with"]["detection_metadata"][-1]
+
+
+def alerts_metadata(result, mc) -> dict:
+    return {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()
+            if e.asset_key == mc.key("alerts")}
+
+
+def test_a_tick_resumes_from_stored_state_and_rewritten_history_forces_a_full_replay(metric_project):
+    project, loaded, mc = metric_project
+    metric = loaded.metrics[0]
+    with dg.instance_for_test() as instance:
+        first = materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
+        assert "first stored point" in alerts_metadata(first, mc)[KEYS[-1]]["replay"].value
+        tick = materialize(loaded, mc, instance, KEYS[-1])
+        assert "resumed from the state stored at 2024-01-05" in alerts_metadata(tick, mc)[KEYS[-1]]["replay"].value
+        resumed = table(project, "alerts")
+        assert comparable(resumed).equals(comparable(full_replay(project, metric)))
+
+        # History changes: a spike in a day that had none. Rewriting it drops the stored states
+        # after it, so the next tick replays everything, and agrees with a replay from scratch.
+        source = source_frame().with_columns(
+            pl.when(pl.col("timestamp").is_between(datetime(2024, 1, 2, 6), datetime(2024, 1, 2, 7)))
+            .then(400.0).otherwise(pl.col("value")).alias("value"))
+        project.source_table("src", source)
+        materialize(loaded, mc, instance, "2024-01-02", tables=("datapoints", "detections"))
+        tick = materialize(loaded, mc, instance, KEYS[-1])
+        assert "first stored point" in alerts_metadata(tick, mc)[KEYS[-1]]["replay"].value
+        materialize(loaded, mc, instance, "2024-01-02", tables=("alerts",))
+    after = table(project, "alerts")
+    assert comparable(after).equals(comparable(full_replay(project, metric)))
+    assert not comparable(after).equals(comparable(resumed))  # the spike changed the events
+
+
+def full_replay(project, metric) -> pl.DataFrame:
+    events = replay_blocks(table(project, "detections"), table(project, "datapoints"), metric.alerts,
+                           600, START, START + timedelta(days=DAYS) - TEN)
+    return events.sort("timestamp", "alert_index", "kind")
+
+
+def test_a_report_window_starts_no_earlier_than_the_first_stored_point(metric_project):
+    project, loaded, mc = metric_project
+    with dg.instance_for_test() as instance:
+        materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[1]})
+    store = MetricStore(project.storage_dir, "orders")
+    page = report_input("shop", loaded.metrics[0], store, datetime(2024, 1, 3), datetime(2024, 1, 3))
+    assert page.window_start == START  # 1,500 points back would be 2023-12-22
+    assert page.datapoints.height == 2 * 144
+    chosen = report_input("shop", loaded.metrics[0], store, datetime(2024, 1, 3), datetime(2024, 1, 3),
+                          start=datetime(2024, 1, 2))
+    assert chosen.window_start == datetime(2024, 1, 2) and chosen.datapoints.height == 144

@@ -45,9 +45,13 @@ def alerts_asset(mc: MetricContext, table_name: str, freshness: dg.FreshnessPoli
         windows = mc.windows(context)
         store = getattr(context.resources, STORAGE).metric(mc.ident)
         run = replay_alerts(metric, detector_ids, store, windows, utc_now(), dispatch_max_age(mc))
-        context.log.info("%s: replayed %s", mc.name, "from the stored state" if run.resumed else "the whole history")
+        replay = (f"resumed from the state stored at {windows[0].start}" if run.resumed
+                  else "from the first stored point (no valid stored state)")
+        context.log.info("%s: alert replay %s", mc.name, replay)
         by_key = dict(zip(context.partition_keys, split(run.events, windows)))
-        add_partition_metadata(context, {key: _metadata(events) for key, events in by_key.items()})
+        metadata = {key: _metadata(events) for key, events in by_key.items()}
+        metadata[context.partition_keys[-1]]["replay"] = replay
+        add_partition_metadata(context, metadata)
         yield dg.Output(run.events)
         save_checkpoints(store, run, windows)
         windows_by_key = dict(zip(context.partition_keys, windows))
