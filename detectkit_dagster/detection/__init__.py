@@ -32,19 +32,28 @@ status                 "ok" | "missing_data" | "insufficient_data"
 =====================  ============================================================
 """
 
-from detectkit_dagster.detection.factory import DETECTOR_TYPES, create_detector
+from detectkit_dagster.detection.autoreg import AutoregDetector
+from detectkit_dagster.detection.base import OUTPUT_SCHEMA, STATUSES, Detector
+from detectkit_dagster.detection.factory import DETECTOR_TYPES, DETECTORS, create_detector
 from detectkit_dagster.detection.manual import ManualBoundsDetector
+from detectkit_dagster.detection.recommended import recommended_config
 from detectkit_dagster.detection.seasonality import BUILTIN_FEATURES, builtin_features
 from detectkit_dagster.detection.windowed import IQRDetector, MADDetector, WindowedDetector, ZScoreDetector
 
 __all__ = [
+    "AutoregDetector",
     "BUILTIN_FEATURES",
+    "DETECTORS",
     "DETECTOR_TYPES",
+    "Detector",
     "IQRDetector",
     "MADDetector",
     "ManualBoundsDetector",
+    "OUTPUT_SCHEMA",
+    "STATUSES",
     "WindowedDetector",
     "ZScoreDetector",
     "builtin_features",
     "create_detector",
+    "recommended_config",
 ]

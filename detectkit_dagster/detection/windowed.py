@@ -3,6 +3,10 @@
 All three share one pipeline (preprocess, trailing window, optional detrend, global
 statistics, seasonal multipliers, interval, flags); a subclass only names its
 statistics and turns adjusted statistics into an interval and a severity unit.
+
+Beyond the reference, opt-in options shape the band (``options.py``: spread floors, a
+minimum change, non-negative bounds) and ``stabilization: clamp`` feeds flagged points into
+later windows at the bound they broke (``stabilize.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from detectkit_dagster.detection import params as P
+from detectkit_dagster.detection import options, stabilize
 from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
 from detectkit_dagster.detection.preprocess import apply_input_type, smooth
 from detectkit_dagster.detection.results import (
@@ -53,6 +58,19 @@ class Evaluation:
     exact: np.ndarray                 # rows computed on the exact path
     seasonal: list[SeasonalEntry] | None = None
 
+    def assign(self, at: np.ndarray, other: Evaluation) -> None:
+        """Overwrite the statistics of positions ``at`` with those of ``other`` (same rows)."""
+        if self.slope is not None:
+            self.slope[at] = other.slope
+        for mine, theirs in ((self.global_stats, other.global_stats), (self.adjusted, other.adjusted)):
+            for name in mine:
+                mine[name][at] = theirs[name]
+        self.exact[at] = other.exact
+        for entry, new in zip(self.seasonal or (), other.seasonal or ()):
+            entry.size[at], entry.fallback[at] = new.size, new.fallback
+            for name in entry.multipliers:
+                entry.multipliers[name][at] = new.multipliers[name]
+
 
 @dataclass
 class WindowedDetector:
@@ -87,6 +105,8 @@ class WindowedDetector:
     def context_size(self) -> int:
         p = self.params
         extra = {"sma": p["smoothing_window"], "ema": math.ceil(5 / p["smoothing_alpha"])}.get(p["smoothing"], 0)
+        # clamped points of the history shape later windows: one more window to settle them
+        extra += p["window_size"] if p["stabilization"] else 0
         return p["window_size"] + extra + (1 if p["input_type"] in P.CHANGE_INPUT_TYPES else 0)
 
     @property
@@ -99,6 +119,19 @@ class WindowedDetector:
 
     def spread_unit(self, a: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
+
+    def centre(self, a: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def band(self, a: dict[str, np.ndarray], unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The interval for a given spread unit (used when a spread floor applies)."""
+        raise NotImplementedError
+
+    def settle(self, work, ev: Evaluation, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
+        """After ``work[row]`` went from ``before`` to ``after`` (a clamp), bring the statistics of
+        positions ``at`` (whose windows hold ``row``) up to date where that is cheap; return the
+        positions that must be recomputed. The general answer: all of them."""
+        return at
 
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
@@ -115,12 +148,24 @@ class WindowedDetector:
         window = trailing_windows(processed, np.arange(len(processed)), p["window_size"])
         sizes = window.size
         status = np.where(np.isnan(processed), MISSING, np.where(sizes < p["min_samples"], INSUFFICIENT, OK))
-        ev = self._evaluate(window.take(np.flatnonzero(status == OK)), weights)
-        ev.seasonal = self._seasonal(processed, self._features(ts, seasonality), ev, weights)
-        outcome = self._flag(processed, status, ev)
-        columns, floats, fields = self._metadata(len(processed), sizes, ev, weights, smoothed)
+        features = self._features(ts, seasonality)
+        ev = self._assess(processed, window.take(np.flatnonzero(status == OK)), weights, features)
+        bands = self._bands(ev.adjusted)
+        clamped = None
+        if p["stabilization"] == "clamp":
+            clamped = stabilize.clamp(processed, ev.q, bands, p["window_size"],
+                                      lambda work, at, *change: self._refresh(work, ev, bands, at, weights, features,
+                                                                             change))
+        outcome = self._flag(processed, status, ev.q, bands)
+        columns, floats, fields = self._metadata(len(processed), sizes, ev, weights, smoothed, clamped)
         prefix = f'{{"min_samples":{p["min_samples"]},"reason":"insufficient_data","window_size":'
         return build_frame(ts, raw, outcome, columns, fields, lambda size: f"{prefix}{size}}}", floats)
+
+    def _assess(self, work, window: WindowSet, weights: RecencyWeights, features) -> Evaluation:
+        """Global statistics, then seasonal adjustment, of the rows of ``window``."""
+        ev = self._evaluate(window, weights)
+        ev.seasonal = self._seasonal(work, features, ev, weights)
+        return ev
 
     def _evaluate(self, window: WindowSet, weights: RecencyWeights) -> Evaluation:
         """Detrend slope and global statistics of the evaluated points (spec 7.2 steps 4-6)."""
@@ -128,21 +173,46 @@ class WindowedDetector:
         stats, exact = window_stats(self.kind.type_name, window, weights, slope)
         return Evaluation(window.row, window, slope, stats, {k: v.copy() for k, v in stats.items()}, exact)
 
-    def _flag(self, processed, status, ev: Evaluation) -> Outcome:
-        """Interval, anomaly flag, direction and severity (spec 7.2 steps 8-10, 7.6)."""
-        lower, upper = self.interval(ev.adjusted)
+    def _bands(self, a: dict[str, np.ndarray]) -> options.Bands:
+        """Interval and spread unit (spec 7.6), then the opt-in options."""
+        lower, upper = self.interval(a)
         lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)  # swap when L > U
-        x = processed[ev.q]
+        bands = options.Bands(lower, upper, np.array(self.spread_unit(a), dtype=float))
+        if options.any_set(self.params):
+            bands = options.apply(self.params, bands, self.centre(a), lambda unit: self.band(a, unit))
+        return bands
+
+    def _refresh(self, work, ev: Evaluation, bands: options.Bands, at: np.ndarray, weights, features,
+                 change: tuple[int, float, float]) -> None:
+        """Statistics and bands of positions ``at`` after a clamp changed ``work``."""
+        stale = self.settle(work, ev, at, *change) if features is None else at
+        if stale.size:
+            ev.assign(stale, self._reassess(work, ev.q[stale], weights, features))
+        bands.assign(at, self._bands({name: values[at] for name, values in ev.adjusted.items()}))
+
+    def _reassess(self, work, rows: np.ndarray, weights, features) -> Evaluation:
+        """Statistics of a few rows from the part of ``work`` their windows can reach."""
+        first = max(0, int(rows[0]) - self.params["window_size"])
+        last = int(rows[-1]) + 1
+        part = work[first:last]
+        local = None if features is None else {name: column[first:last] for name, column in features.items()}
+        ev = self._assess(part, trailing_windows(part, rows - first, self.params["window_size"]), weights, local)
+        ev.q = rows
+        return ev
+
+    def _flag(self, processed, status, q: np.ndarray, bands: options.Bands) -> Outcome:
+        """Anomaly flag, direction and severity (spec 7.2 steps 8-10, 7.6)."""
+        lower, upper, unit = bands.lower, bands.upper, bands.unit
+        x = processed[q]
         below = x < lower
         anomalous = below | (x > upper)
         distance = np.where(below, lower - x, x - upper)
-        unit = self.spread_unit(ev.adjusted)
         with np.errstate(divide="ignore", invalid="ignore"):
             severity = np.where(unit > 0, distance / np.where(unit > 0, unit, 1.0), np.inf)
 
         def full(values, fill=np.nan, dtype=float):
             out = np.full(len(processed), fill, dtype=dtype)
-            out[ev.q] = values
+            out[q] = values
             return out
 
         evaluated = status == OK
@@ -207,7 +277,7 @@ class WindowedDetector:
             entries.append(SeasonalEntry(columns, size, ~engaged, multipliers))
         return entries
 
-    def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed):
+    def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed, clamped):
         """Arrays behind the metadata of evaluated points (spec 7.8), and the fields over them."""
         p = self.params
         columns = {"_n": sizes}
@@ -255,6 +325,10 @@ class WindowedDetector:
                     parts.append(Field(f"{name}_multiplier", token(multiplier)))
                 items.append(json_object(parts))
             fields.append(Field("seasonality_groups", json_array(items)))
+        if clamped is not None:
+            columns["_stabilized"] = stabilize.in_window(clamped, ev.q, length, self.params["window_size"])
+            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
+                                .then(integer("_stabilized")), optional=True))
         return columns, tuple(floats), fields
 
 
@@ -270,6 +344,16 @@ class MADDetector(WindowedDetector):
     def spread_unit(self, a):
         return MAD_SCALE * a["mad"]
 
+    def centre(self, a):
+        return a["median"]
+
+    def band(self, a, unit):
+        margin = self.params["threshold"] * unit
+        return a["median"] - margin, a["median"] + margin
+
+    def settle(self, work, ev, at, row, before, after):
+        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)
+
 
 class ZScoreDetector(WindowedDetector):
     kind = P.ZSCORE
@@ -283,6 +367,16 @@ class ZScoreDetector(WindowedDetector):
     def spread_unit(self, a):
         return a["std"]
 
+    def centre(self, a):
+        return a["mean"]
+
+    def band(self, a, unit):
+        margin = self.params["threshold"] * unit
+        return a["mean"] - margin, a["mean"] + margin
+
+    def settle(self, work, ev, at, row, before, after):
+        return stabilize.settle_moments(self, ev, at, before, after)
+
 
 class IQRDetector(WindowedDetector):
     kind = P.IQR
@@ -295,3 +389,13 @@ class IQRDetector(WindowedDetector):
 
     def spread_unit(self, a):
         return a["iqr"]
+
+    def centre(self, a):
+        return (a["q1"] + a["q3"]) / 2
+
+    def band(self, a, unit):
+        margin = self.params["threshold"] * unit
+        return a["q1"] - margin, a["q3"] + margin
+
+    def settle(self, work, ev, at, row, before, after):
+        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)
