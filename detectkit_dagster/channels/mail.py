@@ -112,7 +112,7 @@ def _card_body(message: AlertMessage, c: dict[str, Any]) -> str:
                 else [("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"])])
         if kind == "anomaly":
             stats += [("Severity", f"{message.severity:.2f}"),
-                      ("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), *when]
+                      ("Quorum", c["quorum_display"]), *when]
         else:
             stats += [*when, ("Detector", c["detector_name"])]
         parts.append(_grid(stats))

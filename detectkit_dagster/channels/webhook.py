@@ -153,7 +153,7 @@ class WebhookChannel:
         if kind in ("anomaly", "recovery"):
             rows += [("Value", f"`{c['value_display']}`", True), ("Expected", f"`{c['expected_range']}`", True)]
         if kind == "anomaly":
-            rows += [("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}", True),
+            rows += [("Quorum", c["quorum_display"], True),
                      ("Severity", f"{message.severity:.2f}", True)]
         if kind in ("anomaly", "recovery"):
             if message.onset is not None:

@@ -42,7 +42,7 @@ def test_recovery_body():
         "Incident lasted 40m (4 consecutive 10min intervals).\n"
         "Rule: min_detectors=1 \u00b7 direction=same \u00b7 consecutive=3\n"
         "\n"
-        "Value: 100.0 | Expected: [80.00, 120.00]\n"
+        "Value: 100 | Expected: [80, 120]\n"
         "Started: 2024-01-01 01:00:00 | Cleared: 2024-01-01 01:40:00\n"
         "Detectors: mad\n"
     )
@@ -109,7 +109,7 @@ def test_capped_and_intervalless_leads():
 def test_missing_value_and_one_sided_band():
     context = bare(value=float("nan"), confidence_upper=1.5).context()
     assert (context["value"], context["value_display"]) == ("no data", "no data")
-    assert context["expected_range"] == "<= 1.50"
+    assert context["expected_range"] == "<= 1.5"
     assert context["confidence_interval"] == "N/A"
     assert expected_range(float("-inf"), float("inf")) == "N/A"
 
@@ -145,7 +145,7 @@ def test_template_choice_by_true_streak():
 
 def test_custom_template_with_format_specs_and_no_automatic_mentions():
     block = alert(template_consecutive="{metric_name}: {value:.1f} vs {expected_range} ({severity:.2f})")
-    assert message_text(message(block=block)) == "api_errors: 115.0 vs >= 90.00 (4.00)"
+    assert message_text(message(block=block)) == "api_errors: 115.0 vs >= 90 (4.00)"
 
 
 def test_failing_template_falls_back_to_the_default_body():
