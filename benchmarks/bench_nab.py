@@ -143,7 +143,7 @@ def _points(interval: int, seconds: int) -> int:
     return max(30, min(10_080, seconds // interval))
 
 
-def _zscore(interval: int, window: int | None = 100, threshold: float = 3.0, hour: bool = False, **options) -> dict:
+def _zscore(interval: int, window: int | None = None, threshold: float = 3.0, hour: bool = False, **options) -> dict:
     params = {"threshold": threshold, **options}
     if window:
         params["window_size"] = window
@@ -156,9 +156,8 @@ def _config(*detectors, seasonality=(), **alerting) -> dict:
     return {"detectors": list(detectors), "alerting": alerting, "seasonality_columns": list(seasonality)}
 
 
-WEEK, DAY = 7 * 86400, 86400
-EVERY_POINT = {"consecutive_anomalies": 1}
-DAILY = {"consecutive_anomalies": 1, "alert_cooldown": "1d", "cooldown_reset_on_recovery": False}
+WEEK = 7 * 86400
+WEEKLY = {"consecutive_anomalies": 1, "alert_cooldown": "7d", "cooldown_reset_on_recovery": False}
 
 
 def _recommended_with(interval: int, detector: dict | None = None, **alerting) -> dict:
@@ -169,32 +168,34 @@ def _recommended_with(interval: int, detector: dict | None = None, **alerting) -
     return config
 
 
+def _tuned(interval: int, **params) -> dict:
+    """The recommended detector with some params changed."""
+    detector = recommended_config(interval)["detectors"][0]
+    return {"type": detector["type"], "params": {**detector["params"], **params}}
+
+
 STUDY = {
     "detectkit 0.29 zscore defaults, alert every 3-point streak": lambda i: _config(
         _zscore(i), consecutive_anomalies=3),
-    "zscore defaults, alert at most daily": lambda i: _config(_zscore(i), **DAILY),
-    "+ threshold 6": lambda i: _config(_zscore(i, threshold=6.0), **DAILY),
-    "+ a week of history": lambda i: _config(_zscore(i, _points(i, WEEK), 6.0), **DAILY),
+    "zscore defaults, alert at once, then at most weekly": lambda i: _config(_zscore(i), **WEEKLY),
+    "+ threshold 6.5": lambda i: _config(_zscore(i, threshold=6.5), **WEEKLY),
+    "+ a week of history": lambda i: _config(_zscore(i, _points(i, WEEK), 6.5), **WEEKLY),
     "+ same hour of the day (seasonality)": lambda i: _config(
-        _zscore(i, _points(i, WEEK), 6.0, hour=True), seasonality=["hour"], **DAILY),
+        _zscore(i, _points(i, WEEK), 6.5, hour=True), seasonality=["hour"], **WEEKLY),
     "+ spread floor 1% of the level": lambda i: _config(
-        _zscore(i, _points(i, WEEK), 6.0, hour=True, min_relative_spread=0.01), seasonality=["hour"], **DAILY),
-    "+ quiet until 12h calm (recommended)": recommended_config,
-    "recommended, recovery after 1 calm point": lambda i: _recommended_with(i, recovery_consecutive=1),
-    "recommended, threshold 5": lambda i: _recommended_with(
-        i, _zscore(i, _points(i, WEEK), 5.0, hour=True, min_relative_spread=0.01)),
-    "recommended, threshold 7": lambda i: _recommended_with(
-        i, _zscore(i, _points(i, WEEK), 7.0, hour=True, min_relative_spread=0.01)),
-    "recommended + stabilization: clamp": lambda i: _recommended_with(
-        i, _zscore(i, _points(i, WEEK), 6.0, hour=True, min_relative_spread=0.01, stabilization="clamp")),
-    "recommended + min_relative_change 0.1": lambda i: _recommended_with(
-        i, _zscore(i, _points(i, WEEK), 6.0, hour=True, min_relative_spread=0.01, min_relative_change=0.1)),
+        _zscore(i, _points(i, WEEK), 6.5, hour=True, min_relative_spread=0.01), seasonality=["hour"], **WEEKLY),
+    "+ cooldown ends after 12h calm (recommended)": recommended_config,
+    "recommended, cooldown ends at the first calm point": lambda i: _recommended_with(i, recovery_consecutive=1),
+    "recommended, cooldown 1d": lambda i: _recommended_with(i, alert_cooldown="1d"),
     "recommended, 2 consecutive points": lambda i: _recommended_with(i, consecutive_anomalies=2),
+    "recommended, threshold 6": lambda i: _recommended_with(i, _tuned(i, threshold=6.0)),
+    "recommended, threshold 7": lambda i: _recommended_with(i, _tuned(i, threshold=7.0)),
+    "recommended + stabilization: clamp": lambda i: _recommended_with(i, _tuned(i, stabilization="clamp")),
+    "recommended + min_relative_change 0.1": lambda i: _recommended_with(i, _tuned(i, min_relative_change=0.1)),
     "recommended with mad instead of zscore": lambda i: _recommended_with(i, {"type": "mad", "params": {
-        "window_size": _points(i, WEEK), "threshold": 6.0, "seasonality_components": ["hour"],
-        "min_relative_spread": 0.01}}),
-    "recommended with autoreg (threshold 6) instead": lambda i: _recommended_with(i, {"type": "autoreg", "params": {
-        "threshold": 6.0, "min_relative_spread": 0.01}}),
+        **_tuned(i)["params"]}}),
+    "recommended with autoreg (threshold 6.5) instead": lambda i: _recommended_with(i, {"type": "autoreg", "params": {
+        "threshold": 6.5, "min_relative_spread": 0.01}}),
 }
 
 

@@ -32,6 +32,7 @@ from detectkit_dagster.detection.results import (
 
 BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
 FIT_ROWS = 8192      # windows solved together (keeps the component arrays in cache)
+LAPACK_ROWS = 1024   # below this many systems one LAPACK call beats the vectorised Cholesky
 DIRECT_CELLS = 1 << 21
 ACCURACY = 1e-10     # relative error allowed on a window's centred sums of squares
 EPS = float(np.finfo(float).eps)
@@ -53,9 +54,33 @@ class Moments:
                 window: int) -> None:
         """Swap fit rows ``targets`` (vectors ``old`` -> ``new``, NaN rows: not a fit row) in the
         windows of ``rows`` (positions first.. onward), in closed form about each window's mean."""
-        stop = first + len(rows)
-        n, mean, cov = self.n[first:stop], self.mean[first:stop], self.cov[first:stop]  # views
         inside = (targets[None, :] >= rows[:, None] - window) & (targets[None, :] < rows[:, None])
+        whole = inside.all(axis=1)
+        if np.isfinite(old).all() and np.isfinite(new).all() and whole.any():
+            # the windows holding every swapped row (all but a few at the edges) share the sums
+            bulk = np.flatnonzero(whole)
+            self._swap_all(first + int(bulk[0]), first + int(bulk[-1]) + 1, old, new)
+            rest = np.flatnonzero(~whole)
+        else:
+            rest = np.arange(len(rows))
+        if rest.size:
+            self._swap_some(first + rest, inside[rest], old, new)
+
+    def _swap_all(self, start: int, stop: int, old: np.ndarray, new: np.ndarray) -> None:
+        n, mean, cov = self.n[start:stop], self.mean[start:stop], self.cov[start:stop]  # views
+        ref = mean[0].copy()  # deviations are taken about a nearby level, not about 0
+        new_dev, old_dev = new - ref, old - ref
+        squares = new_dev.T @ new_dev - old_dev.T @ old_dev
+        change = new_dev.sum(axis=0) - old_dev.sum(axis=0)
+        offset = mean - ref
+        shift = change / n[:, None]
+        cov += (squares - offset[:, :, None] * change[None, None, :] - change[None, :, None] * offset[:, None, :]
+                - n[:, None, None] * shift[:, :, None] * shift[:, None, :])
+        mean += shift
+
+    def _swap_some(self, at: np.ndarray, inside: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """Windows holding some of the swapped rows, each of which may or may not be a fit row."""
+        n, mean = self.n[at], self.mean[at]
         gone = inside & np.isfinite(old).all(axis=1)[None, :]
         came = inside & np.isfinite(new).all(axis=1)[None, :]
         dev_old = np.where(gone[:, :, None], old[None, :, :] - mean[:, None, :], 0.0)
@@ -63,10 +88,12 @@ class Moments:
         count = n + came.sum(axis=1) - gone.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             shift = np.where(count[:, None] > 0, (dev_new.sum(axis=1) - dev_old.sum(axis=1)) / count[:, None], 0.0)
-        cov += (np.einsum("rja,rjb->rab", dev_new, dev_new) - np.einsum("rja,rjb->rab", dev_old, dev_old)
-                - count[:, None, None] * shift[:, :, None] * shift[:, None, :])
-        mean += shift
-        n[:] = count
+        signed = np.concatenate((dev_new, -dev_old), axis=1)
+        stacked = np.concatenate((dev_new, dev_old), axis=1)
+        self.cov[at] += np.matmul(signed.transpose(0, 2, 1), stacked) - (
+            count[:, None, None] * shift[:, :, None] * shift[:, None, :])
+        self.mean[at] = mean + shift
+        self.n[at] = count
 
 
 def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -142,59 +169,65 @@ def fit(moments: Moments, lag_values: np.ndarray, lags: int) -> tuple[np.ndarray
     prediction, sigma = np.empty(m), np.empty(m)
     for s in range(0, m, FIT_ROWS):
         part = slice(s, s + FIT_ROWS)
-        prediction[part], sigma[part] = _fit(moments.n[part], moments.mean[part].T,
-                                             np.ascontiguousarray(moments.cov[part].transpose(1, 2, 0)),
-                                             lag_values[part].T, lags)
+        prediction[part], sigma[part] = _fit(moments.n[part], moments.mean[part], moments.cov[part],
+                                             lag_values[part], lags)
     return prediction, sigma
 
 
 def _fit(n, mean, cov, lag_values, lags):
-    """``_fit`` on component-major arrays: mean (k, m), cov (k, k, m), lag_values (p, m)."""
     k = lags + 1
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        centre = np.where(np.isfinite(mean[0]), mean[0], 0.0)
-        scale = np.sqrt(cov[0, 0] / n)
+        centre = np.where(np.isfinite(mean[:, 0]), mean[:, 0], 0.0)
+        scale = np.sqrt(cov[:, 0, 0] / n)
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        inv = 1.0 / (scale * scale)
-        lead = (mean - centre) / scale  # standardised means: target, then lags
-        # normal equations of the design [1, standardised lags] against the standardised target
-        a = np.empty((k, k, len(n)))
-        a[0, 0] = n
-        for i in range(1, k):
-            a[0, i] = a[i, 0] = n * lead[i]
-            for j in range(i, k):
-                a[i, j] = a[j, i] = cov[i, j] * inv + n * lead[i] * lead[j]
-        b = np.empty((k, len(n)))
-        b[0] = n * lead[0]
-        for i in range(1, k):
-            b[i] = cov[i, 0] * inv + n * lead[i] * lead[0]
-        target = cov[0, 0] * inv + n * lead[0] ** 2
-        ridge = RIDGE * sum(a[i, i] for i in range(k)) / k
-        beta = spd_solve(a, b, ridge)
-        fitted = sum(beta[i] * sum(a[i, j] * beta[j] for j in range(k)) for i in range(k))
-        rss = target - 2 * sum(beta[i] * b[i] for i in range(k)) + fitted
+        lead = (mean - centre[:, None]) / scale[:, None]  # standardised means: target, then lags
+        # sums of products of the standardised (target, lags): about the means, plus n * means
+        gram = cov / (scale * scale)[:, None, None] + n[:, None, None] * lead[:, :, None] * lead[:, None, :]
+        # normal equations of the design [1, lags] against the target
+        a = np.empty_like(gram)
+        a[:, 1:, 1:] = gram[:, 1:, 1:]
+        a[:, 0, 0] = n
+        a[:, 0, 1:] = a[:, 1:, 0] = n[:, None] * lead[:, 1:]
+        b = np.concatenate(((n * lead[:, 0])[:, None], gram[:, 1:, 0]), axis=1)
+        ridge = RIDGE * np.trace(a, axis1=1, axis2=2) / k
+        beta = _solve(a, b, ridge)
+        rss = gram[:, 0, 0] - 2 * np.einsum("ra,ra->r", beta, b) + np.einsum("ra,ra->r", beta, (a @ beta[:, :, None])[:, :, 0])
         sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1)) * scale
-        prediction = centre + scale * beta[0] + sum(beta[i] * (lag_values[i - 1] - centre) for i in range(1, k))
+        prediction = centre + scale * beta[:, 0] + np.einsum("ra,ra->r", beta[:, 1:], lag_values - centre[:, None])
     return prediction, sigma
 
 
-def spd_solve(a: np.ndarray, b: np.ndarray, ridge: np.ndarray) -> np.ndarray:
-    """Solve ``(a + ridge I) x = b`` for many small symmetric positive definite systems at once
-    (component-major: a (k, k, m), b (k, m)) by Cholesky, one matrix entry across all systems
-    at a time -- far faster than one LAPACK call per 6x6 matrix. A system that is not positive
+def _solve(a: np.ndarray, b: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+    """``(a + ridge I) x = b`` per row: one LAPACK call for a few systems, the vectorised
+    Cholesky for many."""
+    system = a + ridge[:, None, None] * np.eye(b.shape[1])
+    if len(b) < LAPACK_ROWS:
+        try:
+            return np.linalg.solve(system, b[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            pass
+    return spd_solve(np.ascontiguousarray(system.transpose(1, 2, 0)), np.ascontiguousarray(b.T)).T
+
+
+def spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``a x = b`` for many small symmetric positive definite systems at once
+    (component-major: a (k, k, m), b (k, m)) by Cholesky, one column of all the factors at a
+    time -- far faster than one LAPACK call per 6x6 matrix. A system that is not positive
     definite (non-finite sums) comes out NaN."""
     k = len(b)
-    low = [[None] * k for _ in range(k)]
-    for j in range(k):
-        low[j][j] = np.sqrt(a[j, j] + ridge - sum(low[j][t] ** 2 for t in range(j)))
-        for i in range(j + 1, k):
-            low[i][j] = (a[i, j] - sum(low[i][t] * low[j][t] for t in range(j))) / low[j][j]
-    y = [None] * k
-    for i in range(k):
-        y[i] = (b[i] - sum(low[i][t] * y[t] for t in range(i))) / low[i][i]
-    x = [None] * k
-    for i in reversed(range(k)):
-        x[i] = (y[i] - sum(low[t][i] * x[t] for t in range(i + 1, k))) / low[i][i]
+    low = np.zeros_like(a)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in range(k):
+            head = low[j, :j]
+            low[j, j] = np.sqrt(a[j, j] - np.sum(head * head, axis=0))
+            if j + 1 < k:
+                low[j + 1:, j] = (a[j + 1:, j] - np.sum(low[j + 1:, :j] * head[None], axis=1)) / low[j, j]
+        y = np.empty_like(b)
+        for i in range(k):
+            y[i] = (b[i] - np.sum(low[i, :i] * y[:i], axis=0)) / low[i, i]
+        x = np.empty_like(b)
+        for i in reversed(range(k)):
+            x[i] = (y[i] - np.sum(low[i + 1:, i] * x[i + 1:], axis=0)) / low[i, i]
     return x
 
 
@@ -255,7 +288,7 @@ class AutoregDetector:
         clamped = None
         if p["stabilization"] == "clamp":
             state = _Clamping(self, processed, z, valid, q, moments, bands, prediction, sigma)
-            clamped = stabilize.clamp(processed, q, bands, window + lags, state.refresh, state.write_back)
+            clamped = stabilize.clamp(processed, q, bands, window + lags, state.update, state.reband, state.write_back)
         outcome = self._outcome(processed, status, q, bands)
         columns, floats, fields = self._metadata(len(processed), sizes, q, prediction, sigma, clamped)
         prefix = '{"fit_points":'
@@ -320,15 +353,16 @@ class _Clamping:
         seen = seen[np.isfinite(seen)]
         return float(np.clip(bound, seen.min(), seen.max())) if seen.size else bound
 
-    def refresh(self, work, at: np.ndarray, row: int, before: float, after: float) -> None:
+    def update(self, work, at: np.ndarray, row: int, before: float, after: float) -> None:
         # the clamped value sits in lag vectors row .. row + lags, and those in the windows after them
         targets = np.arange(row, min(row + self.lags + 1, len(self.z)))
         old = self.z[targets].copy()
         self.z[targets, targets - row] = after
         self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
-        first = int(at[0])
-        self.moments.replace(first, self.q[at], targets, old, self.z[targets], self.window)
-        part = slice(first, first + len(at))
+        self.moments.replace(int(at[0]), self.q[at], targets, old, self.z[targets], self.window)
+
+    def reband(self, at: np.ndarray) -> None:
+        part = slice(int(at[0]), int(at[-1]) + 1)
         prediction, sigma = fit(self.moments.take(part), self.z[self.q[part], 1:], self.lags)
         self.bands.assign(at, self.detector._bands(prediction, sigma))
         self.prediction[part], self.sigma[part] = prediction, sigma

@@ -6,11 +6,11 @@ for all 58 series (benchmarks/bench_nab.py; the README tells what each part gain
 * a z-score over a week of history, compared with the same hour of the day (``hour``
   seasonality; for daily metrics the same weekday over eight weeks), so a daily rhythm is
   normal and a spike at 3 a.m. is judged against other nights;
-* a high threshold (6 sigma) with a small spread floor (1% of the level), so a flat or
+* a high threshold (6.5 sigma) with a small spread floor (1% of the level), so a flat or
   integer series does not turn every small move into an infinitely severe anomaly;
-* one alert per incident: alert at once, then stay quiet until the metric has been calm for
-  half a day (``recovery_consecutive``; the cooldown ends with that recovery), and repeat at
-  most daily while an incident lasts.
+* one alert per incident: alert at the first anomalous point, then stay quiet until the metric
+  has been calm for half a day (``recovery_consecutive``: the recovery is sent and the cooldown
+  ends); an incident that never calms down is repeated weekly.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def recommended_config(interval_seconds: int | str) -> dict:
         feature, history = None, 52 * interval
     params = {
         "window_size": max(MIN_WINDOW, min(MAX_WINDOW, history // interval)),
-        "threshold": 6.0,
+        "threshold": 6.5,
         "min_relative_spread": 0.01,
     }
     if feature:
@@ -45,7 +45,7 @@ def recommended_config(interval_seconds: int | str) -> dict:
         "detectors": [{"type": "zscore", "params": params}],
         "alerting": {
             "consecutive_anomalies": 1,
-            "alert_cooldown": format_interval(max(DAY, 3 * interval)),
+            "alert_cooldown": format_interval(max(7 * DAY, 3 * interval)),
             "cooldown_reset_on_recovery": True,
             "recovery_consecutive": max(2, math.ceil(DAY / 2 / interval)),
             "notify_on_recovery": True,

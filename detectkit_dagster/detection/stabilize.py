@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from detectkit_dagster.detection.evaluation import reweigh
+
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
 
 
@@ -39,18 +41,23 @@ def next_true(mask: np.ndarray, start: int) -> int:
 
 
 def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
-          refresh: Callable[[np.ndarray, np.ndarray, int, float, float], None],
+          update: Callable[[np.ndarray, np.ndarray, int, float, float], None],
+          reband: Callable[[np.ndarray], None] | None = None,
           write_back: Callable[[int, float], float] | None = None) -> np.ndarray:
     """Walk the flags of the evaluated rows ``q`` in order, clamping each; returns which were.
 
-    A clamp at row r changes rows r + 1 .. r + ``reach``. ``refresh(work, at, row, before,
-    after)`` must bring the bands of positions ``at`` up to date after ``work[row]`` changed
-    from ``before`` to ``after``; ``write_back(row, bound)`` may adjust the value written.
+    A clamp at row r changes rows r + 1 .. r + ``reach``. ``update(work, at, row, before,
+    after)`` must bring what positions ``at`` depend on up to date after ``work[row]`` changed
+    from ``before`` to ``after``; ``reband(at)`` (when given) then recomputes their bands,
+    which is deferred until the walk reaches them: inside an incident only the next row is
+    needed. ``write_back(row, bound)`` may adjust the value written.
     """
     work = processed.copy()
     x = processed[q]
     flag = (x < bands.lower) | (x > bands.upper)
+    expected = np.flatnonzero(flag)  # where the walk will probably stop next
     clamped = np.zeros(len(q), dtype=bool)
+    stale_end = 0  # bands of positions before it, after the current one, await reband
     k = next_true(flag, 0)
     while k >= 0:
         row = int(q[k])
@@ -62,11 +69,29 @@ def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
         clamped[k] = True
         stop = int(np.searchsorted(q, row + reach, "right"))
         if stop > k + 1:
-            at = np.arange(k + 1, stop)
-            refresh(work, at, row, before, after)
-            flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
-        k = next_true(flag, k + 1)
+            update(work, np.arange(k + 1, stop), row, before, after)
+        stale_end = max(stale_end, stop)
+        k = _next_flag(x, bands, flag, expected, k + 1, stale_end, reband)
     return clamped
+
+
+def _next_flag(x, bands, flag, expected, start: int, stale_end: int, reband) -> int:
+    """The next flagged position from ``start``; stale bands are recomputed up to the next
+    position that was flagged before the walk (a good guess of where to stop)."""
+    position = start
+    while position < stale_end:
+        later = np.searchsorted(expected, position)
+        guess = expected[later] if reband is not None and later < len(expected) else stale_end
+        end = int(min(stale_end, max(guess + 1, position + 1)))
+        at = np.arange(position, end)
+        if reband is not None:
+            reband(at)
+        flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
+        hit = np.flatnonzero(flag[at])
+        if hit.size:
+            return position + int(hit[0])
+        position = end
+    return next_true(flag, position)
 
 
 def in_window(clamped: np.ndarray, q: np.ndarray, length: int, window: int) -> np.ndarray:
@@ -83,20 +108,42 @@ def _equal_weights(params: dict) -> bool:
     return params["window_weights"] is None and params["detrend"] is None
 
 
-def settle_moments(detector, ev, at: np.ndarray, before: float, after: float) -> np.ndarray:
-    """Replace ``before`` by ``after`` in the mean and standard deviation (ddof 1) of each window."""
-    if not (_equal_weights(detector.params) and np.isfinite(before) and np.isfinite(after)):
-        return at
-    n = ev.window.size[at].astype(float)
-    mean, std = ev.global_stats["mean"][at], ev.global_stats["std"][at]
-    ok = np.isfinite(mean) & np.isfinite(std)
+def _replaced(n, mean, std, before: float, after: float):
+    """Mean and standard deviation (ddof 1) of n values after one of them went from before to after."""
     delta = after - before
     new_mean = mean + delta / n
     squares = std * std * (n - 1) + delta * ((after - new_mean) + (before - mean))
-    new_std = np.sqrt(np.maximum(squares, 0.0) / (n - 1))
+    return new_mean, np.sqrt(np.maximum(squares, 0.0) / (n - 1))
+
+
+def settle_moments(detector, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
+    """Replace ``before`` by ``after`` in the mean and standard deviation (ddof 1) of each window,
+    and of each seasonal group holding the row; then re-derive the adjusted statistics."""
+    if not (_equal_weights(detector.params) and np.isfinite(before) and np.isfinite(after)):
+        return at
+    mean, std = ev.global_stats["mean"][at], ev.global_stats["std"][at]
+    ok = np.isfinite(mean) & np.isfinite(std)
+    groups = []
+    for entry in ev.seasonal or ():
+        if entry.codes is None:
+            continue
+        # engaged groups holding the row: same group code (the row is inside every window at)
+        held = (entry.codes[ev.q[at]] == entry.codes[row]) & ~entry.fallback[at]
+        g_mean, g_std = entry.stats["mean"][at], entry.stats["std"][at]
+        ok &= ~held | (np.isfinite(g_mean) & np.isfinite(g_std))
+        groups.append((entry, held, g_mean, g_std))
     done = at[ok]
-    for stats in (ev.global_stats, ev.adjusted):
-        stats["mean"][done], stats["std"][done] = new_mean[ok], new_std[ok]
+    new_mean, new_std = _replaced(ev.window.size[done].astype(float), mean[ok], std[ok], before, after)
+    ev.global_stats["mean"][done], ev.global_stats["std"][done] = new_mean, new_std
+    for entry, held, g_mean, g_std in groups:
+        rows = ok & held
+        size = entry.size[at][rows].astype(float)
+        entry.stats["mean"][at[rows]], entry.stats["std"][at[rows]] = _replaced(
+            size, g_mean[rows], g_std[rows], before, after)
+    if ev.seasonal:
+        reweigh(detector.stat_names, ev, done)
+    else:
+        ev.adjusted["mean"][done], ev.adjusted["std"][done] = new_mean, new_std
     return at[~ok]
 
 
@@ -115,25 +162,27 @@ class _Window:
         self.start = np.maximum(rows - window, 0) - self.first
         self.end = rows - self.first
 
-    def count(self, mask: np.ndarray) -> np.ndarray:
-        total = np.concatenate(([0], np.cumsum(mask)))
-        return total[self.end] - total[self.start]
+    def count(self, *masks: np.ndarray) -> np.ndarray:
+        """Per mask (one per row of the result): how many window values it marks, per row."""
+        stacked = np.stack(masks)
+        total = np.concatenate((np.zeros((len(masks), 1), dtype=np.int64), np.cumsum(stacked, axis=1)), axis=1)
+        return total[:, self.end] - total[:, self.start]
 
     def at_most(self, op, thresholds: np.ndarray, high: bool) -> np.ndarray:
         """An upper bound of ``count(op(values, thresholds[r]))`` per row: rows share, per block
         of BLOCK rows, the block's largest (``high``) or smallest threshold."""
-        out = np.empty(len(thresholds), dtype=np.int64)
-        for s in range(0, len(thresholds), BLOCK):
-            part = thresholds[s:s + BLOCK]
-            shared = part.max() if high else part.min()
-            out[s:s + BLOCK] = self.count(op(self.values, shared))[s:s + BLOCK]
-        return out
+        blocks = np.arange(len(thresholds)) // BLOCK
+        padded = np.pad(thresholds, (0, -len(thresholds) % BLOCK), mode="edge").reshape(-1, BLOCK)
+        shared = padded.max(axis=1) if high else padded.min(axis=1)
+        mask = op(self.values[None, :], shared[:, None])
+        total = np.concatenate((np.zeros((len(shared), 1), dtype=np.int64), np.cumsum(mask, axis=1)), axis=1)
+        return total[blocks, self.end] - total[blocks, self.start]
 
 
 def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
     """Rows whose quantiles (and MAD) the replacement may change; the others keep their statistics."""
     params = detector.params
-    if not _equal_weights(params):
+    if not _equal_weights(params) or ev.seasonal:
         return at
     rows, n = ev.q[at], ev.window.size[at]
     w = _Window(work, rows, params["window_size"], row, before)
@@ -141,11 +190,11 @@ def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: flo
     quantiles = (0.5,) if detector.kind.type_name == "mad" else (0.25, 0.75)
     if up:  # every order statistic up to t keeps its value when both values lie above it
         t = np.minimum(_hazen_index(n, quantiles[-1]) + 1, n - 1)
-        beyond_old, beyond_new = w.count(w.values < before), w.count(w.values <= after)
+        beyond_old, beyond_new = w.count(w.values < before, w.values <= after)
         ok = (beyond_old >= t + 1) & (beyond_new >= t + 1)
     else:   # ... and every one from t on when both lie below it
         t = _hazen_index(n, quantiles[0])
-        beyond_old, beyond_new = w.count(w.values > before), w.count(w.values >= after)
+        beyond_old, beyond_new = w.count(w.values > before, w.values >= after)
         ok = (beyond_old >= n - t) & (beyond_new >= n - t)
     if detector.kind.type_name == "mad" and ok.any():
         ok &= _mad_unchanged(w, ev.global_stats["median"][at], n, up, before, after, beyond_old, beyond_new)

@@ -20,6 +20,7 @@ import polars as pl
 
 from detectkit_dagster.detection import params as P
 from detectkit_dagster.detection import options, stabilize
+from detectkit_dagster.detection.evaluation import SPREADS, Evaluation, SeasonalEntry, reweigh
 from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
 from detectkit_dagster.detection.preprocess import apply_input_type, smooth
 from detectkit_dagster.detection.results import (
@@ -33,45 +34,6 @@ from detectkit_dagster.detection.windows import WindowSet, group_windows, traili
 
 MAD_SCALE = 1.4826   # MAD of a normal distribution is 0.6745 sigma
 DEGENERATE = 1e-10   # half-width of the band when the spread is exactly zero
-SPREADS = {"mad", "std", "iqr"}  # statistics adjusted only when their global value is > 0
-
-
-@dataclass
-class SeasonalEntry:
-    """One component's outcome for every evaluated point (spec 7.7)."""
-
-    columns: list[str]
-    size: np.ndarray
-    fallback: np.ndarray
-    multipliers: dict[str, np.ndarray]
-
-
-@dataclass
-class Evaluation:
-    """Statistics of the evaluated points: rows ``q`` of the input, in order."""
-
-    q: np.ndarray
-    window: WindowSet                 # their global windows
-    slope: np.ndarray | None          # detrend slope (spec 7.4)
-    global_stats: dict[str, np.ndarray]
-    adjusted: dict[str, np.ndarray]
-    exact: np.ndarray                 # rows computed on the exact path
-    seasonal: list[SeasonalEntry] | None = None
-
-    def assign(self, at: np.ndarray, other: Evaluation) -> None:
-        """Overwrite the statistics of positions ``at`` with those of ``other`` (same rows)."""
-        if self.slope is not None:
-            self.slope[at] = other.slope
-        for mine, theirs in ((self.global_stats, other.global_stats), (self.adjusted, other.adjusted)):
-            for name in mine:
-                mine[name][at] = theirs[name]
-        self.exact[at] = other.exact
-        for entry, new in zip(self.seasonal or (), other.seasonal or ()):
-            entry.size[at], entry.fallback[at] = new.size, new.fallback
-            for name in entry.multipliers:
-                entry.multipliers[name][at] = new.multipliers[name]
-
-
 @dataclass
 class WindowedDetector:
     kind: ClassVar[P.WindowedKind]
@@ -185,7 +147,7 @@ class WindowedDetector:
     def _refresh(self, work, ev: Evaluation, bands: options.Bands, at: np.ndarray, weights, features,
                  change: tuple[int, float, float]) -> None:
         """Statistics and bands of positions ``at`` after a clamp changed ``work``."""
-        stale = self.settle(work, ev, at, *change) if features is None else at
+        stale = self.settle(work, ev, at, *change)
         if stale.size:
             ev.assign(stale, self._reassess(work, ev.q[stale], weights, features))
         bands.assign(at, self._bands({name: values[at] for name, values in ev.adjusted.items()}))
@@ -250,32 +212,23 @@ class WindowedDetector:
         if features is None:
             return None
         p = self.params
-        entries = []
+        ev.seasonal = []
         for columns in component_columns(p["seasonality_components"]):
             codes = group_codes(features, columns)
             if codes is None:  # no columns or an unknown column: the group is the whole window
-                size, group_stats = ev.window.size, ev.global_stats
-                engaged = size >= p["min_samples_per_group"]
+                size, group_stats = ev.window.size, None
             else:
                 group = group_windows(processed, codes, ev.q, p["window_size"])
                 size = group.size
-                engaged = size >= p["min_samples_per_group"]
-                idx = np.flatnonzero(engaged)
+                idx = np.flatnonzero(size >= p["min_samples_per_group"])
                 part, _ = window_stats(self.kind.type_name, group.take(idx), weights,
                                        None if ev.slope is None else ev.slope[idx], ev.exact[idx])
                 group_stats = {name: np.full(len(ev.q), np.nan) for name in part}
                 for name, value in part.items():
                     group_stats[name][idx] = value
-            multipliers = {}
-            for name in self.stat_names:
-                g = ev.global_stats[name]
-                eligible = g > 0 if name in SPREADS else g != 0
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(engaged & eligible, group_stats[name] / np.where(eligible, g, 1.0), 1.0)
-                ev.adjusted[name] = np.where(engaged, ev.adjusted[name] * ratio, ev.adjusted[name])
-                multipliers[name] = ratio
-            entries.append(SeasonalEntry(columns, size, ~engaged, multipliers))
-        return entries
+            ev.seasonal.append(SeasonalEntry(columns, size, size < p["min_samples_per_group"], group_stats, codes))
+        reweigh(self.stat_names, ev, slice(None))
+        return ev.seasonal
 
     def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed, clamped):
         """Arrays behind the metadata of evaluated points (spec 7.8), and the fields over them."""
@@ -375,7 +328,7 @@ class ZScoreDetector(WindowedDetector):
         return a["mean"] - margin, a["mean"] + margin
 
     def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_moments(self, ev, at, before, after)
+        return stabilize.settle_moments(self, ev, at, row, before, after)
 
 
 class IQRDetector(WindowedDetector):
