@@ -75,7 +75,7 @@ def detections_of(metric: MetricConfig, stamps: np.ndarray, values: np.ndarray, 
 
 
 def file_scores(args: tuple[dict, nab.DataFile]) -> tuple[str, dict[str, np.ndarray], dict]:
-    """Anomaly scores of one file under both protocols, and a few counts."""
+    """Anomaly scores of one file under both protocols, and its number of alerts."""
     config, data = args
     interval = interval_of(data)
     metric = metric_for(config, interval)
@@ -98,8 +98,7 @@ def file_scores(args: tuple[dict, nab.DataFile]) -> tuple[str, dict[str, np.ndar
         fired = events.filter(pl.col("kind") == "anomaly")["timestamp"].to_numpy()
         onsets[((fired - GRID_START) // np.timedelta64(interval * 1000, "ms")).astype(int)] = 1.0
         alerts = len(fired)
-    flagged = int(detections["is_anomaly"].sum())
-    return data.name, {"onsets": onsets, "graded": graded}, {"alerts": alerts, "flagged": flagged}
+    return data.name, {"onsets": onsets, "graded": graded}, {"alerts": alerts}
 
 
 def evaluate(make_config, files: list[nab.DataFile], profiles: dict, jobs: int = 1) -> dict:
@@ -128,7 +127,8 @@ def print_row(label: str, result: dict, protocol: str) -> None:
     o = result[protocol]
     std = o["standard"]
     print(f"{label:60} {protocol:7} {std.normalized:6.1f} {o['reward_low_FP_rate'].normalized:6.1f} "
-          f"{o['reward_low_FN_rate'].normalized:6.1f}  {std.tp:3d}/{std.tp + std.fn:<3d} {std.fp:5d}", flush=True)
+          f"{o['reward_low_FN_rate'].normalized:6.1f}  {std.detected:3d}/{std.detected + std.missed:<3d} "
+          f"{std.false_alarms:5d}", flush=True)
 
 
 def header() -> None:
@@ -157,7 +157,14 @@ def _config(*detectors, seasonality=(), **alerting) -> dict:
 
 
 WEEK = 7 * 86400
-WEEKLY = {"consecutive_anomalies": 1, "alert_cooldown": "7d", "cooldown_reset_on_recovery": False}
+PER_INCIDENT = {  # the recommended alert rule, whatever the interval
+    "consecutive_anomalies": 1, "alert_cooldown": "7d", "cooldown_reset_on_recovery": True,
+    "notify_on_recovery": True,
+}
+
+
+def _per_incident(interval: int) -> dict:
+    return PER_INCIDENT | {"recovery_consecutive": recommended_config(interval)["alerting"]["recovery_consecutive"]}
 
 
 def _recommended_with(interval: int, detector: dict | None = None, **alerting) -> dict:
@@ -177,15 +184,17 @@ def _tuned(interval: int, **params) -> dict:
 STUDY = {
     "detectkit 0.29 zscore defaults, alert every 3-point streak": lambda i: _config(
         _zscore(i), consecutive_anomalies=3),
-    "zscore defaults, alert at once, then at most weekly": lambda i: _config(_zscore(i), **WEEKLY),
-    "+ threshold 6.5": lambda i: _config(_zscore(i, threshold=6.5), **WEEKLY),
-    "+ a week of history": lambda i: _config(_zscore(i, _points(i, WEEK), 6.5), **WEEKLY),
+    "zscore defaults, one alert per incident (the alert rule)": lambda i: _config(_zscore(i), **_per_incident(i)),
+    "+ threshold 6.5": lambda i: _config(_zscore(i, threshold=6.5), **_per_incident(i)),
+    "+ a week of history": lambda i: _config(_zscore(i, _points(i, WEEK), 6.5), **_per_incident(i)),
     "+ same hour of the day (seasonality)": lambda i: _config(
-        _zscore(i, _points(i, WEEK), 6.5, hour=True), seasonality=["hour"], **WEEKLY),
-    "+ spread floor 1% of the level": lambda i: _config(
-        _zscore(i, _points(i, WEEK), 6.5, hour=True, min_relative_spread=0.01), seasonality=["hour"], **WEEKLY),
-    "+ cooldown ends after 12h calm (recommended)": recommended_config,
-    "recommended, cooldown ends at the first calm point": lambda i: _recommended_with(i, recovery_consecutive=1),
+        _zscore(i, _points(i, WEEK), 6.5, hour=True), seasonality=["hour"], **_per_incident(i)),
+    "+ spread floor 1% of the level (recommended)": recommended_config,
+    "recommended, recovery at the first calm point": lambda i: _recommended_with(i, recovery_consecutive=1),
+    "recommended, no reset: at most one alert a week": lambda i: _recommended_with(
+        i, cooldown_reset_on_recovery=False),
+    "recommended, no reset: at most one alert a day": lambda i: _recommended_with(
+        i, cooldown_reset_on_recovery=False, alert_cooldown="1d"),
     "recommended, cooldown 1d": lambda i: _recommended_with(i, alert_cooldown="1d"),
     "recommended, 2 consecutive points": lambda i: _recommended_with(i, consecutive_anomalies=2),
     "recommended, threshold 6": lambda i: _recommended_with(i, _tuned(i, threshold=6.0)),

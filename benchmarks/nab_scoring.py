@@ -127,9 +127,9 @@ class Outcome:
     raw: float
     null: float
     perfect: float
-    tp: int
-    fp: int
-    fn: int  # windows missed
+    detected: int       # windows with a detection
+    false_alarms: int   # detections outside every window
+    missed: int         # scored windows without one
 
     @property
     def normalized(self) -> float:
@@ -180,12 +180,12 @@ def score_corpus(files: list[DataFile], anomaly_scores: dict[str, np.ndarray], p
     else:
         threshold = float(score[ends[pick - 1]])
         chosen = score >= threshold
-    detected = window[chosen]
+    hits = window[chosen]
     return Outcome(
         profile=profile.name, threshold=threshold, raw=float(candidates[pick]), null=null,
         perfect=profile.tp * n_windows,
-        tp=int(len(np.unique(detected[detected >= 0]))), fp=int(np.sum(detected < 0)),
-        fn=int(len(scored_windows) - len(np.unique(detected[detected >= 0]))),
+        detected=int(len(np.unique(hits[hits >= 0]))), false_alarms=int(np.sum(hits < 0)),
+        missed=int(len(scored_windows) - len(np.unique(hits[hits >= 0]))),
     )
 
 

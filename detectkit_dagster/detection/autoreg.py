@@ -27,7 +27,7 @@ from detectkit_dagster.detection import options, stabilize
 from detectkit_dagster.detection import params as P
 from detectkit_dagster.detection.preprocess import apply_input_type
 from detectkit_dagster.detection.results import (
-    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal,
+    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, build_frame, integer, literal,
 )
 
 BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
@@ -289,7 +289,7 @@ class AutoregDetector:
         if p["stabilization"] == "clamp":
             state = _Clamping(self, processed, z, valid, q, moments, bands, prediction, sigma)
             clamped = stabilize.clamp(processed, q, bands, window + lags, state.update, state.reband, state.write_back)
-        outcome = self._outcome(processed, status, q, bands)
+        outcome = options.outcome(processed, status, q, bands)
         columns, floats, fields = self._metadata(len(processed), sizes, q, prediction, sigma, clamped)
         prefix = '{"fit_points":'
         suffix = f',"min_samples":{p["min_samples"]},"reason":"insufficient_data"}}'
@@ -301,24 +301,6 @@ class AutoregDetector:
         if options.any_set(self.params):
             bands = options.apply(self.params, bands, prediction, lambda unit: (prediction - k * unit, prediction + k * unit))
         return bands
-
-    def _outcome(self, processed, status, q, bands: options.Bands) -> Outcome:
-        x = processed[q]
-        below = x < bands.lower
-        anomalous = below | (x > bands.upper)
-        distance = np.where(below, bands.lower - x, x - bands.upper)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            severity = np.where(bands.unit > 0, distance / np.where(bands.unit > 0, bands.unit, 1.0), np.inf)
-        evaluated = status == OK
-
-        def full(values, fill=np.nan, dtype=float):
-            out = np.full(len(processed), fill, dtype=dtype)
-            out[q] = values
-            return out
-
-        return Outcome(processed=processed, status=status, lower=full(bands.lower), upper=full(bands.upper),
-                       has_lower=evaluated, has_upper=evaluated, anomalous=full(anomalous, False, bool),
-                       below=full(below, False, bool), distance=full(distance), severity=full(severity))
 
     def _metadata(self, length, sizes, q, prediction, sigma, clamped):
         columns = {"_n": sizes}

@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from detectkit_dagster.detection.results import OK, Outcome
+
 
 @dataclass
 class Bands:
@@ -64,3 +66,24 @@ def apply(params: dict, bands: Bands, centre: np.ndarray,
     if params["non_negative"]:
         lower, upper = np.maximum(lower, 0.0), np.maximum(upper, 0.0)
     return Bands(lower, upper, unit)
+
+
+def outcome(processed: np.ndarray, status: np.ndarray, q: np.ndarray, bands: Bands) -> Outcome:
+    """Flag, direction and severity of the evaluated rows ``q`` against their bands (strictly
+    outside is an anomaly; severity is the distance beyond the bound in spread units)."""
+    x = processed[q]
+    below = x < bands.lower
+    anomalous = below | (x > bands.upper)
+    distance = np.where(below, bands.lower - x, x - bands.upper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        severity = np.where(bands.unit > 0, distance / np.where(bands.unit > 0, bands.unit, 1.0), np.inf)
+
+    def full(values, fill=np.nan, dtype=float):
+        out = np.full(len(processed), fill, dtype=dtype)
+        out[q] = values
+        return out
+
+    evaluated = status == OK
+    return Outcome(processed=processed, status=status, lower=full(bands.lower), upper=full(bands.upper),
+                   has_lower=evaluated, has_upper=evaluated, anomalous=full(anomalous, False, bool),
+                   below=full(below, False, bool), distance=full(distance), severity=full(severity))

@@ -10,11 +10,14 @@ Updating them is cheap for the common cases:
   unchanged when the old and the new value both lie beyond the order statistics it
   interpolates between; counting ranks in the window proves that for most rows, and only
   the others are recomputed;
-* moments (z-score) with equal weights: mean and sum of squares follow from the replaced
-  value in closed form.
+* moments (z-score) with equal weights: mean and sum of squares of the window and of the
+  seasonal group holding the row follow from the replaced value in closed form;
+* autoreg: the fit's sums follow in closed form too, but every fit must be solved again; that
+  is deferred until the walk reaches the row, so inside an incident only the next row is.
 
-Anything else (weights, detrend, seasonality) recomputes the affected rows. Because every
-row depends only on rows before it, the walk gives exactly the sequential result.
+Anything else (weights, detrend, order statistics with seasonality) recomputes the affected
+rows. Because every row depends only on rows before it, the walk gives exactly the
+sequential result (tests compare it with a per-point implementation).
 """
 
 from __future__ import annotations
@@ -121,29 +124,28 @@ def settle_moments(detector, ev, at: np.ndarray, row: int, before: float, after:
     and of each seasonal group holding the row; then re-derive the adjusted statistics."""
     if not (_equal_weights(detector.params) and np.isfinite(before) and np.isfinite(after)):
         return at
-    mean, std = ev.global_stats["mean"][at], ev.global_stats["std"][at]
+    span = slice(int(at[0]), int(at[-1]) + 1)  # positions after a clamp are consecutive: views
+    mean, std = ev.global_stats["mean"][span], ev.global_stats["std"][span]
     ok = np.isfinite(mean) & np.isfinite(std)
     groups = []
     for entry in ev.seasonal or ():
-        if entry.codes is None:
-            continue
-        # engaged groups holding the row: same group code (the row is inside every window at)
-        held = (entry.codes[ev.q[at]] == entry.codes[row]) & ~entry.fallback[at]
-        g_mean, g_std = entry.stats["mean"][at], entry.stats["std"][at]
-        ok &= ~held | (np.isfinite(g_mean) & np.isfinite(g_std))
-        groups.append((entry, held, g_mean, g_std))
-    done = at[ok]
-    new_mean, new_std = _replaced(ev.window.size[done].astype(float), mean[ok], std[ok], before, after)
-    ev.global_stats["mean"][done], ev.global_stats["std"][done] = new_mean, new_std
-    for entry, held, g_mean, g_std in groups:
-        rows = ok & held
-        size = entry.size[at][rows].astype(float)
-        entry.stats["mean"][at[rows]], entry.stats["std"][at[rows]] = _replaced(
-            size, g_mean[rows], g_std[rows], before, after)
+        if entry.codes is not None:
+            # engaged groups holding the row: same group code (the row is inside every window at)
+            held = (entry.codes[ev.q[span]] == entry.codes[row]) & ~entry.fallback[span]
+            g_mean, g_std = entry.stats["mean"][span], entry.stats["std"][span]
+            ok &= ~held | (np.isfinite(g_mean) & np.isfinite(g_std))
+            groups.append((entry, held))
+    n = ev.window.size[span].astype(float)
+    new_mean, new_std = _replaced(n, mean, std, before, after)
+    mean[ok], std[ok] = new_mean[ok], new_std[ok]
+    for entry, held in groups:
+        rows = np.flatnonzero(ok & held) + span.start
+        entry.stats["mean"][rows], entry.stats["std"][rows] = _replaced(
+            entry.size[rows].astype(float), entry.stats["mean"][rows], entry.stats["std"][rows], before, after)
     if ev.seasonal:
-        reweigh(detector.stat_names, ev, done)
+        reweigh(detector.stat_names, ev, span)
     else:
-        ev.adjusted["mean"][done], ev.adjusted["std"][done] = new_mean, new_std
+        ev.adjusted["mean"][span], ev.adjusted["std"][span] = mean, std
     return at[~ok]
 
 

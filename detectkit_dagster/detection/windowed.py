@@ -20,11 +20,11 @@ import polars as pl
 
 from detectkit_dagster.detection import params as P
 from detectkit_dagster.detection import options, stabilize
-from detectkit_dagster.detection.evaluation import SPREADS, Evaluation, SeasonalEntry, reweigh
+from detectkit_dagster.detection.evaluation import Evaluation, SeasonalEntry, reweigh
 from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
 from detectkit_dagster.detection.preprocess import apply_input_type, smooth
 from detectkit_dagster.detection.results import (
-    INSUFFICIENT, MISSING, OK, Field, Outcome, build_frame, integer, json_array, json_object, literal,
+    INSUFFICIENT, MISSING, OK, Field, build_frame, integer, json_array, json_object, literal,
 )
 from detectkit_dagster.detection.seasonality import BUILTIN_FEATURES, builtin_features, component_columns, group_codes
 from detectkit_dagster.detection.stats import window_stats
@@ -118,7 +118,7 @@ class WindowedDetector:
             clamped = stabilize.clamp(processed, ev.q, bands, p["window_size"],
                                       lambda work, at, *change: self._refresh(work, ev, bands, at, weights, features,
                                                                              change))
-        outcome = self._flag(processed, status, ev.q, bands)
+        outcome = options.outcome(processed, status, ev.q, bands)  # spec 7.2 steps 8-10, 7.6
         columns, floats, fields = self._metadata(len(processed), sizes, ev, weights, smoothed, clamped)
         prefix = f'{{"min_samples":{p["min_samples"]},"reason":"insufficient_data","window_size":'
         return build_frame(ts, raw, outcome, columns, fields, lambda size: f"{prefix}{size}}}", floats)
@@ -161,26 +161,6 @@ class WindowedDetector:
         ev = self._assess(part, trailing_windows(part, rows - first, self.params["window_size"]), weights, local)
         ev.q = rows
         return ev
-
-    def _flag(self, processed, status, q: np.ndarray, bands: options.Bands) -> Outcome:
-        """Anomaly flag, direction and severity (spec 7.2 steps 8-10, 7.6)."""
-        lower, upper, unit = bands.lower, bands.upper, bands.unit
-        x = processed[q]
-        below = x < lower
-        anomalous = below | (x > upper)
-        distance = np.where(below, lower - x, x - upper)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            severity = np.where(unit > 0, distance / np.where(unit > 0, unit, 1.0), np.inf)
-
-        def full(values, fill=np.nan, dtype=float):
-            out = np.full(len(processed), fill, dtype=dtype)
-            out[q] = values
-            return out
-
-        evaluated = status == OK
-        return Outcome(processed=processed, status=status, lower=full(lower), upper=full(upper),
-                       has_lower=evaluated, has_upper=evaluated, anomalous=full(anomalous, False, bool),
-                       below=full(below, False, bool), distance=full(distance), severity=full(severity))
 
     def _features(self, ts, seasonality) -> dict | None:
         """Seasonality columns by name, or None when seasonality is not in play (spec 7.2 step 1).

@@ -40,7 +40,7 @@ def test_null_and_perfect_detectors(corpus):
         for lo, _ in f.windows:
             perfect[f.name][lo] = 1.0
     outcome = nab.score_all(files, perfect, profiles)
-    assert all(o.normalized == pytest.approx(100.0) and o.fp == 0 for o in outcome.values())
+    assert all(o.normalized == pytest.approx(100.0) and o.false_alarms == 0 for o in outcome.values())
 
 
 def test_a_late_detection_earns_less_and_a_false_positive_costs():
