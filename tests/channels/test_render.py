@@ -12,7 +12,7 @@ from channel_samples import (
     HELP, SPEC_ANOMALY, alert, anomaly_event, failure, message, no_data_event, recovery_event,
 )
 from detectkit_dagster.channels import AlertMessage, TemplateError, message_text, safe_format, test_message
-from detectkit_dagster.channels.message import expected_range, format_duration
+from detectkit_dagster.channels.message import expected_range, format_duration, format_number
 from detectkit_dagster.channels.render import (
     mentions_discord, mentions_email, mentions_googlechat, mentions_plain, mentions_slack, mentions_telegram,
     plain_body,
@@ -238,3 +238,17 @@ def test_check_template_for_load_time_validation():
     assert check_template("{metric}") == "unknown variable {metric}"
     assert "not allowed" in check_template("{metric_name.__class__}")
     assert "Single '}'" in check_template("oops }")
+
+
+@pytest.mark.parametrize("value,text", [
+    (0.060041407867494824, "0.06004"), (115.0, "115"), (12.5, "12.5"), (-42.123456, "-42.12"),
+    (12345.678, "12,346"), (1234567.0, "1,234,567"), (0.00012345, "0.0001234"), (3e-7, "3e-07"), (0.0, "0"),
+])
+def test_values_are_rounded_for_reading(value, text):
+    assert format_number(value) == text
+
+
+def test_quorum_is_spelled_out():
+    context = message(anomaly_event(), alert(min_detectors=1)).context()
+    assert context["quorum_display"] == "2 detectors flagged (1 required) \u00b7 up"
+    assert "Quorum: 2 detectors flagged (1 required) \u00b7 up" in message_text(message(anomaly_event(), alert(min_detectors=1)))
