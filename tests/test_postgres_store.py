@@ -303,7 +303,7 @@ def test_a_project_on_postgres_stores_what_it_stores_on_duckdb(project, postgres
         assert on_postgres[table].equals(on_duckdb[table]), table
     assert set(on_postgres["alerts"]["kind"]) >= {"anomaly", "recovery", "no_data"}
     assert resumed and duckdb_resumed  # the fourth day resumed from the stored checkpoint
-    assert any("replayed from the stored state" in r for r in records)
+    assert any("resumed from the state stored at" in r for r in records)
     assert query(postgres.dsn, f'SELECT DISTINCT metric_key FROM "{schema}".detections') == [("orders",)]
     leaked = [r for r in records if SECRET in r or f"{postgres.host}:{postgres.port}" in r]
     assert not leaked, leaked[0][:300]

@@ -8,7 +8,7 @@ from datetime import datetime
 import polars as pl
 
 from detectkit_dagster.alerting.evidence import Evidence, Firing, Recovery
-from detectkit_dagster.alerting.quorum import observed_direction, primary, quorum
+from detectkit_dagster.alerting.quorum import Quorum, observed_direction, primary
 from detectkit_dagster.alerting.timeline import datetime_of
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -32,6 +32,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "window_points": pl.Int64,         # fraction rule only
     "window_matched": pl.Int64,
     "window_share": pl.Float64,
+    "incident_detectors": pl.String,   # names of the detectors that fired in the incident so far
 }
 _TIME_COLUMNS = ("timestamp", "onset")
 
@@ -65,11 +66,15 @@ def _base(ev: Evidence, kind: str, t: int) -> dict:
     }
 
 
-def anomaly_event(ev: Evidence, g: int, firing: Firing) -> dict:
+def detector_names(detectors: dict[str, str]) -> str:
+    """'MADDetector, ZScoreDetector' from {id: name}; a name shared by several ids gets a count."""
+    names = sorted(detectors.values())
+    return ", ".join(n if names.count(n) == 1 else f"{n} (×{names.count(n)})" for n in sorted(set(names)))
+
+
+def anomaly_event(ev: Evidence, g: int, q: Quorum, firing: Firing, incident: dict[str, str]) -> dict:
     """The quorum at timestamp g speaks through its primary member (highest severity)."""
     t = int(ev.timeline.ts[g])
-    lock = firing.side if ev.rule.policy == "same" else None
-    q = quorum(ev.timeline.anomalies(g), ev.rule.policy, ev.rule.min_detectors, lock)
     lead = primary(q.members)
     n = len(q.members)
     return _base(ev, "anomaly", t) | {
@@ -88,10 +93,11 @@ def anomaly_event(ev: Evidence, g: int, firing: Firing) -> dict:
         "fired_by_share": firing.by_share,
         "window_matched": firing.matched,
         "window_share": firing.share,
+        "incident_detectors": detector_names(incident),
     }
 
 
-def recovery_event(ev: Evidence, g: int, recovery: Recovery) -> dict:
+def recovery_event(ev: Evidence, g: int, recovery: Recovery, incident: dict[str, str]) -> dict:
     """detectkit 0.29 recovery: the last row at t (largest detector_id) shows value and band;
     if its band is incomplete, the newest anomalous row's band and name are shown instead."""
     tl = ev.timeline
@@ -112,6 +118,7 @@ def recovery_event(ev: Evidence, g: int, recovery: Recovery) -> dict:
         "detector_params": shown.detector_params,
         "window_matched": recovery.matched,
         "window_share": recovery.share,
+        "incident_detectors": detector_names(incident) or None,
     }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectkit_dagster.alerting.quorum import same_side
+from detectkit_dagster.alerting.quorum import Anomaly, Quorum, quorum, same_side
 from detectkit_dagster.alerting.rule import Rule
 from detectkit_dagster.alerting.state import FLAG_ANY, FLAG_DOWN, FLAG_UP, ReplayState
 from detectkit_dagster.alerting.timeline import Timeline, ms_of
@@ -144,11 +144,26 @@ class Evidence:
         up, down = self.timeline.n_up[g], self.timeline.n_down[g]
         return "up" if up > down else "down" if down > up else None
 
+    def quorum_of(self, g: int, firing: Firing) -> Quorum:
+        """The quorum an alert fired at timestamp g speaks for."""
+        lock = firing.side if self.rule.policy == "same" else None
+        return quorum(self.timeline.anomalies(g), self.rule.policy, self.rule.min_detectors, lock)
+
+    def _watched(self, alert_direction: str | None) -> str | None:
+        """The side whose anomalies keep an alert alive (None: every anomaly)."""
+        policy = self.rule.policy
+        return policy if policy in ("up", "down") else alert_direction if policy == "same" else None
+
+    def blocking(self, g: int, alert_direction: str | None) -> list[Anomaly]:
+        """Anomalies at timestamp g that keep the alert condition alive."""
+        watched = self._watched(alert_direction)
+        return [a for a in self.timeline.anomalies(g) if watched is None or a.direction == watched]
+
     def recovered(self, g: int, alert_direction: str | None) -> Recovery | None:
         """Nothing at timestamp g keeps the alert condition alive (direction-aware), and under the
         fraction rule the window share has fallen below half the threshold."""
         policy, tl = self.rule.policy, self.timeline
-        watched = policy if policy in ("up", "down") else alert_direction if policy == "same" else None
+        watched = self._watched(alert_direction)
         blocking = tl.n_up if watched == "up" else tl.n_down if watched == "down" else tl.n_all
         if blocking[g]:
             return None

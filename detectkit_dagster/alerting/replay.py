@@ -8,8 +8,10 @@ At each point t, as in detectkit 0.29 (spec §6.5) with the deviations of DESIGN
 2. anomaly: the quorum at t with its true streak (consecutive rule) or window share (fraction
    rule), not in cooldown: an anomaly alert;
 3. otherwise, if the last alert has not recovered yet and the detections at t no longer hold its
-   condition: the metric has recovered. That is always recorded (it lifts the cooldown when
-   `cooldown_reset_on_recovery`) and sent as a recovery event only with `notify_on_recovery`.
+   condition (for `recovery_consecutive` points in a row): the metric has recovered. That is
+   always recorded (it lifts the cooldown when `cooldown_reset_on_recovery`) and sent as a
+   recovery event only with `notify_on_recovery`; it names the detectors that fired during the
+   incident (`incident_detectors`).
 
 A point without detection rows has no fresh evidence: it can raise no-data, never an anomaly
 (no stale chain re-firing) or a recovery (no recovery in a gap).
@@ -130,31 +132,46 @@ def _walk(ev: Evidence, points: np.ndarray, no_data: np.ndarray, at: np.ndarray,
     """The per-point decisions (module docstring). Returns the events and the alert memory."""
     rule = ev.rule
     last_alert, last_recovery = _ms(ev.state.last_alert), _ms(ev.state.last_recovery)
-    direction = ev.state.alert_direction
+    direction, calm = ev.state.alert_direction, ev.state.calm
+    incident = dict(ev.state.incident_detectors)  # detector id -> name, since the incident's first alert
     events: list[dict] = []
     for t, empty, g, g_before in zip(points.tolist(), no_data.tolist(), at.tolist(), before.tolist()):
         cooling = rule.in_cooldown(t, last_alert, last_recovery)
+        awaiting_recovery = last_alert is not None and (last_recovery is None or last_recovery < last_alert)
         if empty and rule.no_data_alert and not cooling:
             events.append(no_data_event(ev, t))
-            last_alert, direction = t, ev.trigger(g_before)
+            last_alert, direction, calm = t, ev.trigger(g_before), 0
+            if not awaiting_recovery:
+                incident = {}
             continue
         if g < 0:
             continue
         firing = None if cooling else ev.firing(g)
         if firing:
-            events.append(anomaly_event(ev, g, firing))
-            last_alert, direction = t, ev.trigger(g)
+            q = ev.quorum_of(g, firing)
+            if not awaiting_recovery:
+                incident = {}
+            incident.update((a.detector_id, a.detector_name) for a in q.members)
+            events.append(anomaly_event(ev, g, q, firing, incident))
+            last_alert, direction, calm = t, ev.trigger(g), 0
             continue
-        awaiting_recovery = last_alert is not None and (last_recovery is None or last_recovery < last_alert)
-        if awaiting_recovery and (recovery := ev.recovered(g, direction)):
-            last_recovery = t
+        if not awaiting_recovery:
+            continue
+        recovery = ev.recovered(g, direction)
+        if recovery is None:  # still anomalous: the detectors keeping it alive belong to the incident
+            incident.update((a.detector_id, a.detector_name) for a in ev.blocking(g, direction))
+            calm = 0
+            continue
+        calm += 1
+        if calm >= rule.recovery_points:
+            last_recovery, calm = t, 0
             if rule.notify_on_recovery:
-                events.append(recovery_event(ev, g, recovery))
-    return events, (last_alert, last_recovery, direction)
+                events.append(recovery_event(ev, g, recovery, incident))
+    return events, (last_alert, last_recovery, direction, calm, tuple(sorted(incident.items())))
 
 
 def _end_state(ev: Evidence, end_ms: int, last_alert: int | None, last_recovery: int | None,
-               direction: str | None) -> ReplayState:
+               direction: str | None, calm: int, detectors: tuple[tuple[str, str], ...]) -> ReplayState:
     """Fold this piece into the carried state: alert memory plus what the newest detections say."""
     tl, state, rule = ev.timeline, ev.state, ev.rule
     tail, incident, last_anomaly = state.tail, state.incident, state.last_anomaly
@@ -186,6 +203,8 @@ def _end_state(ev: Evidence, end_ms: int, last_alert: int | None, last_recovery:
         incident=incident,
         last_anomaly=last_anomaly,
         window=window,
+        calm=calm,
+        incident_detectors=detectors,
     )
 
 

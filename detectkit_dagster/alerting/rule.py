@@ -23,6 +23,7 @@ class Rule:
     window_points: int | None
     min_share: float | None
     step_ms: int
+    recovery_points: int = 1  # consecutive calm points that make a recovery
 
     @classmethod
     def compile(cls, alert: AlertConfig, interval_seconds: int) -> Rule:
@@ -41,6 +42,7 @@ class Rule:
             window_points=alert.window_points(interval_seconds),
             min_share=alert.min_anomaly_share,
             step_ms=interval_seconds * 1000,
+            recovery_points=alert.recovery_consecutive,
         )
 
     @property

@@ -1,9 +1,10 @@
 """What one alert block remembers between replays, so a long history can be replayed piece by piece.
 
 The state after replaying [a, b] holds everything the rule can still look at from before b:
-the last alert and recovery (cooldown, recovery), the streaks ending at the newest detection
-(true streak length and onset, however long), the newest incident and anomalous row (recovery
-messages) and the recent quorum flags (fraction window). Raw detections never need re-reading.
+the last alert and recovery (cooldown, recovery), the calm points counted toward a recovery, the
+streaks ending at the newest detection (true streak length and onset, however long), the newest
+incident, its detectors and anomalous row (recovery messages) and the recent quorum flags
+(fraction window). Raw detections never need re-reading.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class ReplayState:
     incident: Incident | None = None
     last_anomaly: AnomalyRef | None = None
     window: tuple[tuple[datetime, int], ...] = ()  # (timestamp, FLAG_*) of recent slots
+    calm: int = 0                           # consecutive calm points since the last alert
+    incident_detectors: tuple[tuple[str, str], ...] = ()  # (id, name) of detectors that fired
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (ISO timestamps); `from_dict` reads it back."""
@@ -77,6 +80,8 @@ class ReplayState:
             "incident": self.incident and asdict(self.incident) | {"onset": _iso(self.incident.onset)},
             "last_anomaly": self.last_anomaly and asdict(self.last_anomaly),
             "window": [[_iso(ts), flags] for ts, flags in self.window],
+            "calm": self.calm,
+            "incident_detectors": [list(pair) for pair in self.incident_detectors],
         }
 
     @classmethod
@@ -95,6 +100,8 @@ class ReplayState:
             incident=None if incident is None else Incident(_parse(incident["onset"]), incident["length"]),
             last_anomaly=None if anomaly is None else AnomalyRef(**anomaly),
             window=tuple((_parse(ts), int(flags)) for ts, flags in data.get("window", ())),
+            calm=int(data.get("calm", 0)),
+            incident_detectors=tuple((i, n) for i, n in data.get("incident_detectors", ())),
         )
 
 

@@ -28,7 +28,7 @@ def facts(message: AlertMessage, context: Mapping[str, Any]) -> list[tuple[str, 
     if kind in ("anomaly", "recovery"):
         rows += [("Value", c["value_display"]), ("Expected", c["expected_range"])]
     if kind == "anomaly":
-        rows += [("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"),
+        rows += [("Quorum", c["quorum_display"]),
                  ("Severity", f"{message.severity:.2f}")]
     if kind in ("anomaly", "recovery"):
         if message.onset is not None:

@@ -107,7 +107,7 @@ def card_content(message: AlertMessage, c: Mapping[str, Any]) -> Card:
             else [("Detected at" if kind == "anomaly" else "Cleared at", c["timestamp"])])
     if kind == "anomaly":
         stats += [("Severity", f"{message.severity:.2f}"),
-                  ("Quorum", f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), *when]
+                  ("Quorum", c["quorum_display"]), *when]
     else:
         stats += [*when, ("Detector", c["detector_name"])]
     box = (c["detector_name"], message.detector_params) if kind == "anomaly" and message.detector_params else None

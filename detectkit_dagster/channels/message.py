@@ -112,7 +112,15 @@ class AlertMessage:
 
     @property
     def value_display(self) -> str:
-        return str(float(self.value)) if self.has_value else "no data"
+        return format_number(self.value) if self.has_value else "no data"
+
+    @property
+    def quorum_display(self) -> str:
+        """`2 detectors flagged (1 required) · up`: how many agreed, how many the rule needs."""
+        count = self.detector_count
+        required = _first(self.min_detectors, count)
+        return (f"{count} {'detector' if count == 1 else 'detectors'} flagged ({required} required) "
+                f"\u00b7 {self.direction}")
 
     @property
     def expected_range(self) -> str:
@@ -167,6 +175,7 @@ class AlertMessage:
             "detector_params": self.detector_params,
             "detector_count": self.detector_count,
             "min_detectors": _first(self.min_detectors, self.detector_count),
+            "quorum_display": self.quorum_display,
             "consecutive_required": _first(self.consecutive_required, self.consecutive_count),
             "direction": self.direction,
             "direction_policy": _first(self.direction_policy, self.direction),
@@ -252,14 +261,27 @@ def _bounded(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def format_number(value: float) -> str:
+    """A number for people: 4 significant digits below 1,000 (`0.06004`, `12.5`, `115`), whole
+    numbers with thousands separators above (`12,346`), scientific notation when tiny."""
+    value = float(value)
+    if not math.isfinite(value) or value == 0:
+        return "0" if value == 0 else str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -4:
+        return f"{value:.3g}"
+    text = f"{value:,.{max(0, 3 - magnitude)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def expected_range(lower: float | None, upper: float | None) -> str:
     """`[lo, hi]`, `>= lo`, `<= hi` or `N/A`; NaN and ±inf count as unbounded."""
     if _bounded(lower) and _bounded(upper):
-        return f"[{lower:.2f}, {upper:.2f}]"
+        return f"[{format_number(lower)}, {format_number(upper)}]"
     if _bounded(lower):
-        return f">= {lower:.2f}"
+        return f">= {format_number(lower)}"
     if _bounded(upper):
-        return f"<= {upper:.2f}"
+        return f"<= {format_number(upper)}"
     return "N/A"
 
 
@@ -373,7 +395,8 @@ def message_for_event(event: Mapping[str, Any], *, project: str | None, metric: 
         value=_float(event.get("value")),
         confidence_lower=_float(event.get("confidence_lower")),
         confidence_upper=_float(event.get("confidence_upper")),
-        detector_name=event.get("detector") or "",
+        # a recovery names the detectors that fired during the incident, when the replay kept them
+        detector_name=(kind == "recovery" and event.get("incident_detectors")) or event.get("detector") or "",
         detector_params=event.get("detector_params") or "",
         detector_count=int(event.get("detector_count") or 1),
         direction=event.get("direction") or "none",

@@ -88,7 +88,7 @@ def plain_body(message: AlertMessage, context: Mapping[str, Any], *, with_title:
     params = f"Parameters: {c['detector_params']}\n" if c["detector_params"] else ""
     if kind == "anomaly":
         body = (f"{c['description_line']}{c['anomaly_lead']}\n{rule}"
-                f"Quorum: {c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}\n"
+                f"Quorum: {c['quorum_display']}\n"
                 f"Severity: {message.severity:.2f}\n"
                 f"{c['window_line']}Detectors: {c['detector_name']}\n{params}{tail}")
         title = f"\U0001F534 {c['project_name_prefix']}Alert: {c['metric_name']}"

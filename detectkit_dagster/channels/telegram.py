@@ -58,8 +58,7 @@ def rich_html(message: AlertMessage, mentions: str) -> str:
                   f"<b>Rule</b> {m.code(c['rule_display'])}", "",
                   f"\u2022 Value: {m.code(c['value_display'])} \u00b7 Expected: {m.code(c['expected_range'])}"]
         if kind == "anomaly":
-            quorum = f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"
-            lines += [f"\u2022 Quorum: {m.code(quorum)}", f"\u2022 Severity: {m.code(format(message.severity, '.2f'))}"]
+            lines += [f"\u2022 Quorum: {m.code(c['quorum_display'])}", f"\u2022 Severity: {m.code(format(message.severity, '.2f'))}"]
         last = "Latest" if kind == "anomaly" else "Cleared"
         if message.onset is not None:
             lines.append(f"\u2022 Started: {m.code(c['started_display'])} \u00b7 {last}: {t}")

@@ -158,7 +158,7 @@ class WebhookChannel:
         if kind in ("anomaly", "recovery"):
             rows += [("Value", m.code(c["value_display"]), True), ("Expected", m.code(c["expected_range"]), True)]
         if kind == "anomaly":
-            rows += [("Quorum", m.text(f"{c['detector_count']}/{c['min_detectors']} \u00b7 {c['direction']}"), True),
+            rows += [("Quorum", m.text(c["quorum_display"]), True),
                      ("Severity", f"{message.severity:.2f}", True)]
         if kind in ("anomaly", "recovery"):
             if message.onset is not None:

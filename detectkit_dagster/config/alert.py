@@ -87,6 +87,9 @@ class AlertConfig(BaseModel):
     # detectkit 0.67 fraction rule; both or neither.
     anomaly_window: str | int | None = None
     min_anomaly_share: float | None = None
+    # Recovery hysteresis: this many consecutive calm points before the metric counts as
+    # recovered (and the cooldown is lifted); 1 = the first calm point, as detectkit.
+    recovery_consecutive: int = Field(default=1, ge=1)
     # Severity of the Dagster asset check that reports this block's anomalies.
     check_severity: Literal["WARN", "ERROR"] = "WARN"
 
@@ -208,10 +211,13 @@ class AlertConfig(BaseModel):
             "alert_cooldown": str(self.alert_cooldown) if self.alert_cooldown else None,
             "cooldown_reset_on_recovery": self.cooldown_reset_on_recovery,
         }
-        # The fraction pair joins the key only when set, so older ids stay unchanged.
+        # The fraction pair and the recovery hysteresis join the key only when set, so older ids
+        # stay unchanged.
         if self.anomaly_window is not None:
             fields["anomaly_window"] = str(self.anomaly_window)
             fields["min_anomaly_share"] = self.min_anomaly_share
+        if self.recovery_consecutive != 1:
+            fields["recovery_consecutive"] = self.recovery_consecutive
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.md5(text.encode("utf-8")).hexdigest()[:16]
 
@@ -229,6 +235,8 @@ class AlertConfig(BaseModel):
         if self.min_anomaly_share is not None:
             chain += f" or ≥{self.min_anomaly_share * 100:g}% of {format_interval(self.window_seconds)}"
         parts = [quorum, _DIRECTION_TEXT[self.direction], chain]
+        if self.recovery_consecutive > 1:
+            parts.append(f"recovered after {self.recovery_consecutive} calm points")
         if self.cooldown_seconds:
             cooldown = f"cooldown {format_interval(self.cooldown_seconds)}"
             if not self.cooldown_reset_on_recovery:

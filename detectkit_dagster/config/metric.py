@@ -22,7 +22,7 @@ from .cron import check_cron
 
 log = logging.getLogger(__name__)
 BUILTIN_SEASONALITY = ("day_of_month", "day_of_week", "hour", "is_holiday", "is_weekend", "month")
-DETECTOR_TYPES = ("iqr", "mad", "manual_bounds", "prophet", "timesfm", "zscore")
+DETECTOR_TYPES = ("autoreg", "iqr", "mad", "manual_bounds", "prophet", "timesfm", "zscore")
 MAX_NAME_LENGTH = 100
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _TAG = re.compile(r"^[\w-]+$")

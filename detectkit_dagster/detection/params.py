@@ -24,6 +24,7 @@ CHANGE_INPUT_TYPES = ("changes", "absolute_changes", "log_changes")
 SMOOTHING_METHODS = ("ema", "sma")
 WEIGHT_METHODS = ("exponential", "linear")
 DETREND_METHODS = ("linear",)
+STABILIZATION_METHODS = ("clamp",)
 EXECUTION_PARAMS = ("start_time", "batch_size")
 DEFAULT_BATCH_SIZE = 1000
 
@@ -50,6 +51,18 @@ MANUAL_CLASS_NAME = "ManualBoundsDetector"
 MANUAL_DEFAULTS = {"lower_bound": None, "upper_bound": None, "input_type": "values"}
 
 
+# Beyond detectkit 0.29, all off by default: a default is never hashed, so ids of existing
+# configs do not change.
+OPTION_DEFAULTS = {
+    "min_spread": None,            # floor of the spread unit, in value units
+    "min_relative_spread": None,   # floor of the spread unit, as a fraction of |centre|
+    "min_change": None,            # the band is widened by this much on each side
+    "min_relative_change": None,   # ... or by this fraction of |centre|, whichever is larger
+    "stabilization": None,         # "clamp": flagged points enter later windows at the bound
+    "non_negative": False,         # bounds never go below 0 (counts, durations, rates)
+}
+
+
 def windowed_defaults(kind: WindowedKind) -> dict:
     return {
         "threshold": kind.threshold,
@@ -65,6 +78,7 @@ def windowed_defaults(kind: WindowedKind) -> dict:
         "half_life": None,
         "weight_decay": None,
         "detrend": None,
+        **OPTION_DEFAULTS,
     }
 
 
@@ -150,7 +164,24 @@ def validate_windowed(kind: WindowedKind, params: dict) -> dict:
     check.choice("window_weights", p["window_weights"], WEIGHT_METHODS)
     _check_half_life(check, p["half_life"], p["weight_decay"])
     check.choice("detrend", p["detrend"], DETREND_METHODS)
+    check_options(check, p)
     return p
+
+
+def check_options(check: _Checker, p: dict) -> None:
+    """The options beyond detectkit 0.29 (shared by the windowed and autoreg detectors)."""
+    for name in ("min_spread", "min_relative_spread", "min_change", "min_relative_change"):
+        value = p[name]
+        if value is not None and (not _is_real(value) or not 0 <= value < math.inf):
+            check.fail(name, "a number >= 0 or null", value)
+    check.choice("stabilization", p["stabilization"], STABILIZATION_METHODS)
+    if not isinstance(p["non_negative"], bool):
+        check.fail("non_negative", "true or false", p["non_negative"])
+    if p["non_negative"] and p["input_type"] != "values":
+        raise ValueError(
+            f"{check.prefix}: param 'non_negative' applies to input_type 'values' only (changes can be "
+            f"negative), got input_type={p['input_type']!r}"
+        )
 
 
 def _check_components(check: _Checker, components) -> None:
@@ -184,6 +215,41 @@ def _check_half_life(check: _Checker, half_life, weight_decay) -> None:
         parse_interval(half_life)
     except (ValueError, TypeError) as exc:
         check.fail("half_life", f"an integer number of points or a valid duration ({exc})", half_life)
+
+
+AUTOREG_CLASS_NAME = "AutoregDetector"
+AUTOREG_VERSION = 2
+AUTOREG_DEFAULTS = {
+    "lags": 5,
+    "window_size": 200,
+    "threshold": 3.0,
+    "min_samples": 30,
+    "input_type": "values",
+    "seasonality_components": None,
+    **OPTION_DEFAULTS,
+    "stabilization": "clamp",
+}
+
+
+def validate_autoreg(params: dict) -> dict:
+    """detectkit 0.67's AR(p) detector, plus the band options."""
+    check = _Checker("autoreg")
+    check.unknown(params, AUTOREG_DEFAULTS)
+    p = dict(AUTOREG_DEFAULTS)
+    p.update({k: _plain(v) for k, v in params.items()})
+    check.integer("lags", p["lags"], 1)
+    check.integer("window_size", p["window_size"], p["lags"] + 2, " (lags + 2)")
+    if not _is_real(p["threshold"]) or not p["threshold"] > 0:
+        check.fail("threshold", "a number > 0", p["threshold"])
+    check.integer("min_samples", p["min_samples"], p["lags"] + 2, " (lags + 2)")
+    if p["min_samples"] > p["window_size"]:
+        check.fail("min_samples", f"<= window_size ({p['window_size']})", p["min_samples"])
+    check.choice("input_type", p["input_type"], INPUT_TYPES, nullable=False)
+    if p["seasonality_components"]:
+        check.fail("seasonality_components", "empty or null (autoreg models the recent past, not calendar "
+                   "groups; pair it with a seasonal mad/zscore detector instead)", p["seasonality_components"])
+    check_options(check, p)
+    return p
 
 
 def validate_manual(params: dict) -> dict:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from detectkit_dagster.detection.base import STATUSES
 from detectkit_dagster.detection.jsonfmt import dumps, format_float
 
-OK, MISSING, INSUFFICIENT = 0, 1, 2
-STATUS_NAMES = ("ok", "missing_data", "insufficient_data")
+OK, MISSING, INSUFFICIENT, MISSING_LAGS = range(len(STATUSES))
+_REASONS = {MISSING: '{"reason":"missing_data"}', MISSING_LAGS: '{"reason":"missing_lags"}'}
 
 
 @dataclass
@@ -136,7 +137,7 @@ def build_frame(timestamps: np.ndarray, values: np.ndarray, outcome: Outcome, co
     others = np.flatnonzero(~evaluated)
     if others.size:
         n = columns.get("_n")
-        texts = ['{"reason":"missing_data"}' if s == MISSING else insufficient_text(int(n[i]))
+        texts = [_REASONS[s] if s in _REASONS else insufficient_text(int(n[i]))
                  for i, s in zip(others.tolist(), outcome.status[others].tolist())]
         metadata = metadata.scatter(others, texts)
     anomalous = pl.col("_anomalous")
@@ -151,5 +152,6 @@ def build_frame(timestamps: np.ndarray, values: np.ndarray, outcome: Outcome, co
         pl.when(anomalous).then(pl.when(pl.col("_below")).then(pl.lit("down")).otherwise(pl.lit("up")))
         .alias("direction"),
         pl.lit(metadata).alias("detection_metadata"),
-        pl.col("_status").replace_strict(list(range(3)), list(STATUS_NAMES), return_dtype=pl.String).alias("status"),
+        pl.col("_status").replace_strict(list(range(len(STATUSES))), list(STATUSES),
+                                         return_dtype=pl.String).alias("status"),
     )

@@ -3,10 +3,15 @@
 All three share one pipeline (preprocess, trailing window, optional detrend, global
 statistics, seasonal multipliers, interval, flags); a subclass only names its
 statistics and turns adjusted statistics into an interval and a severity unit.
+
+Beyond the reference, opt-in options shape the band (``options.py``: spread floors, a
+minimum change, non-negative bounds) and ``stabilization: clamp`` feeds flagged points into
+later windows at the bound they broke (``stabilize.py``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -15,6 +20,8 @@ import numpy as np
 import polars as pl
 
 from detectkit_dagster.detection import params as P
+from detectkit_dagster.detection import options, stabilize
+from detectkit_dagster.detection.evaluation import Evaluation, SeasonalEntry, reweigh
 from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
 from detectkit_dagster.detection.preprocess import apply_input_type, smooth
 from detectkit_dagster.detection.results import (
@@ -28,30 +35,6 @@ from detectkit_dagster.detection.windows import WindowSet, group_windows, traili
 
 MAD_SCALE = 1.4826   # MAD of a normal distribution is 0.6745 sigma
 DEGENERATE = 1e-10   # half-width of the band when the spread is exactly zero
-SPREADS = {"mad", "std", "iqr"}  # statistics adjusted only when their global value is > 0
-
-
-@dataclass
-class SeasonalEntry:
-    """One component's outcome for every evaluated point (spec 7.7)."""
-
-    columns: list[str]
-    size: np.ndarray
-    fallback: np.ndarray
-    multipliers: dict[str, np.ndarray]
-
-
-@dataclass
-class Evaluation:
-    """Statistics of the evaluated points: rows ``q`` of the input, in order."""
-
-    q: np.ndarray
-    window: WindowSet                 # their global windows
-    slope: np.ndarray | None          # detrend slope (spec 7.4)
-    global_stats: dict[str, np.ndarray]
-    adjusted: dict[str, np.ndarray]
-    exact: np.ndarray                 # rows computed on the exact path
-    seasonal: list[SeasonalEntry] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +49,7 @@ class Statistics:
     sizes: np.ndarray
     status: np.ndarray
     ev: Evaluation
+    features: dict | None
 
 
 @dataclass
@@ -101,6 +85,8 @@ class WindowedDetector:
     def context_size(self) -> int:
         p = self.params
         extra = {"sma": p["smoothing_window"], "ema": math.ceil(5 / p["smoothing_alpha"])}.get(p["smoothing"], 0)
+        # clamped points of the history shape later windows: one more window to settle them
+        extra += p["window_size"] if p["stabilization"] else 0
         return p["window_size"] + extra + (1 if p["input_type"] in P.CHANGE_INPUT_TYPES else 0)
 
     @property
@@ -114,12 +100,25 @@ class WindowedDetector:
     def spread_unit(self, a: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def centre(self, a: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def band(self, a: dict[str, np.ndarray], unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The interval for a given spread unit (used when a spread floor applies)."""
+        raise NotImplementedError
+
+    def settle(self, work, ev: Evaluation, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
+        """After ``work[row]`` went from ``before`` to ``after`` (a clamp), bring the statistics of
+        positions ``at`` (whose windows hold ``row``) up to date where that is cheap; return the
+        positions that must be recomputed. The general answer: all of them."""
+        return at
+
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
         """One result per point, in input order (see the package docs for the columns)."""
         s = self.statistics(timestamps, values, seasonality)
-        outcome = self.flag(s)
-        columns, floats, fields = self._metadata(len(s.processed), s.sizes, s.ev, s.weights, s.smoothed)
+        outcome, ev, clamped = self._flagged(s, s.ev)
+        columns, floats, fields = self._metadata(len(s.processed), s.sizes, ev, s.weights, s.smoothed, clamped)
         prefix = f'{{"min_samples":{self.params["min_samples"]},"reason":"insufficient_data","window_size":'
         return build_frame(s.ts, s.raw, outcome, columns, fields, lambda size: f"{prefix}{size}}}", floats)
 
@@ -138,13 +137,32 @@ class WindowedDetector:
         window = trailing_windows(processed, np.arange(len(processed)), p["window_size"])
         sizes = window.size
         status = np.where(np.isnan(processed), MISSING, np.where(sizes < p["min_samples"], INSUFFICIENT, OK))
-        ev = self._evaluate(window.take(np.flatnonzero(status == OK)), weights)
-        ev.seasonal = self._seasonal(processed, self._features(ts, seasonality), ev, weights)
-        return Statistics(ts, raw, smoothed, processed, weights, sizes, status, ev)
+        features = self._features(ts, seasonality)
+        ev = self._assess(processed, window.take(np.flatnonzero(status == OK)), weights, features)
+        return Statistics(ts, raw, smoothed, processed, weights, sizes, status, ev, features)
 
     def flag(self, s: "Statistics") -> Outcome:
         """Bounds and flags under this detector's threshold (does not change ``s``)."""
-        return self._flag(s.processed, s.status, s.ev)
+        clamping = self.params["stabilization"] == "clamp"
+        return self._flagged(s, copy.deepcopy(s.ev) if clamping else s.ev)[0]
+
+    def _flagged(self, s: "Statistics", ev: Evaluation) -> tuple[Outcome, Evaluation, np.ndarray | None]:
+        """The bands of ``ev`` (the options applied), clamping flagged points into later windows
+        when asked (which updates ``ev``), and the flags."""
+        p = self.params
+        bands = self._bands(ev.adjusted)
+        clamped = None
+        if p["stabilization"] == "clamp":
+            clamped = stabilize.clamp(s.processed, ev.q, bands, p["window_size"],
+                                      lambda work, at, *change: self._refresh(work, ev, bands, at, s.weights,
+                                                                             s.features, change))
+        return options.outcome(s.processed, s.status, ev.q, bands), ev, clamped  # spec 7.2 steps 8-10, 7.6
+
+    def _assess(self, work, window: WindowSet, weights: RecencyWeights, features) -> Evaluation:
+        """Global statistics, then seasonal adjustment, of the rows of ``window``."""
+        ev = self._evaluate(window, weights)
+        ev.seasonal = self._seasonal(work, features, ev, weights)
+        return ev
 
     def _evaluate(self, window: WindowSet, weights: RecencyWeights) -> Evaluation:
         """Detrend slope and global statistics of the evaluated points (spec 7.2 steps 4-6)."""
@@ -152,27 +170,32 @@ class WindowedDetector:
         stats, exact = window_stats(self.kind.type_name, window, weights, slope)
         return Evaluation(window.row, window, slope, stats, {k: v.copy() for k, v in stats.items()}, exact)
 
-    def _flag(self, processed, status, ev: Evaluation) -> Outcome:
-        """Interval, anomaly flag, direction and severity (spec 7.2 steps 8-10, 7.6)."""
-        lower, upper = self.interval(ev.adjusted)
+    def _bands(self, a: dict[str, np.ndarray]) -> options.Bands:
+        """Interval and spread unit (spec 7.6), then the opt-in options."""
+        lower, upper = self.interval(a)
         lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)  # swap when L > U
-        x = processed[ev.q]
-        below = x < lower
-        anomalous = below | (x > upper)
-        distance = np.where(below, lower - x, x - upper)
-        unit = self.spread_unit(ev.adjusted)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            severity = np.where(unit > 0, distance / np.where(unit > 0, unit, 1.0), np.inf)
+        bands = options.Bands(lower, upper, np.array(self.spread_unit(a), dtype=float))
+        if options.any_set(self.params):
+            bands = options.apply(self.params, bands, self.centre(a), lambda unit: self.band(a, unit))
+        return bands
 
-        def full(values, fill=np.nan, dtype=float):
-            out = np.full(len(processed), fill, dtype=dtype)
-            out[ev.q] = values
-            return out
+    def _refresh(self, work, ev: Evaluation, bands: options.Bands, at: np.ndarray, weights, features,
+                 change: tuple[int, float, float]) -> None:
+        """Statistics and bands of positions ``at`` after a clamp changed ``work``."""
+        stale = self.settle(work, ev, at, *change)
+        if stale.size:
+            ev.assign(stale, self._reassess(work, ev.q[stale], weights, features))
+        bands.assign(at, self._bands({name: values[at] for name, values in ev.adjusted.items()}))
 
-        evaluated = status == OK
-        return Outcome(processed=processed, status=status, lower=full(lower), upper=full(upper),
-                       has_lower=evaluated, has_upper=evaluated, anomalous=full(anomalous, False, bool),
-                       below=full(below, False, bool), distance=full(distance), severity=full(severity))
+    def _reassess(self, work, rows: np.ndarray, weights, features) -> Evaluation:
+        """Statistics of a few rows from the part of ``work`` their windows can reach."""
+        first = max(0, int(rows[0]) - self.params["window_size"])
+        last = int(rows[-1]) + 1
+        part = work[first:last]
+        local = None if features is None else {name: column[first:last] for name, column in features.items()}
+        ev = self._assess(part, trailing_windows(part, rows - first, self.params["window_size"]), weights, local)
+        ev.q = rows
+        return ev
 
     def _features(self, ts, seasonality) -> dict | None:
         """Seasonality columns by name, or None when seasonality is not in play (spec 7.2 step 1).
@@ -204,34 +227,25 @@ class WindowedDetector:
         if features is None:
             return None
         p = self.params
-        entries = []
+        ev.seasonal = []
         for columns in component_columns(p["seasonality_components"]):
             codes = group_codes(features, columns)
             if codes is None:  # no columns or an unknown column: the group is the whole window
-                size, group_stats = ev.window.size, ev.global_stats
-                engaged = size >= p["min_samples_per_group"]
+                size, group_stats = ev.window.size, None
             else:
                 group = group_windows(processed, codes, ev.q, p["window_size"])
                 size = group.size
-                engaged = size >= p["min_samples_per_group"]
-                idx = np.flatnonzero(engaged)
+                idx = np.flatnonzero(size >= p["min_samples_per_group"])
                 part, _ = window_stats(self.kind.type_name, group.take(idx), weights,
                                        None if ev.slope is None else ev.slope[idx], ev.exact[idx])
                 group_stats = {name: np.full(len(ev.q), np.nan) for name in part}
                 for name, value in part.items():
                     group_stats[name][idx] = value
-            multipliers = {}
-            for name in self.stat_names:
-                g = ev.global_stats[name]
-                eligible = g > 0 if name in SPREADS else g != 0
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(engaged & eligible, group_stats[name] / np.where(eligible, g, 1.0), 1.0)
-                ev.adjusted[name] = np.where(engaged, ev.adjusted[name] * ratio, ev.adjusted[name])
-                multipliers[name] = ratio
-            entries.append(SeasonalEntry(columns, size, ~engaged, multipliers))
-        return entries
+            ev.seasonal.append(SeasonalEntry(columns, size, size < p["min_samples_per_group"], group_stats, codes))
+        reweigh(self.stat_names, ev, slice(None))
+        return ev.seasonal
 
-    def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed):
+    def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed, clamped):
         """Arrays behind the metadata of evaluated points (spec 7.8), and the fields over them."""
         p = self.params
         columns = {"_n": sizes}
@@ -279,6 +293,10 @@ class WindowedDetector:
                     parts.append(Field(f"{name}_multiplier", token(multiplier)))
                 items.append(json_object(parts))
             fields.append(Field("seasonality_groups", json_array(items)))
+        if clamped is not None:
+            columns["_stabilized"] = stabilize.in_window(clamped, ev.q, length, self.params["window_size"])
+            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
+                                .then(integer("_stabilized")), optional=True))
         return columns, tuple(floats), fields
 
 
@@ -294,6 +312,16 @@ class MADDetector(WindowedDetector):
     def spread_unit(self, a):
         return MAD_SCALE * a["mad"]
 
+    def centre(self, a):
+        return a["median"]
+
+    def band(self, a, unit):
+        margin = self.params["threshold"] * unit
+        return a["median"] - margin, a["median"] + margin
+
+    def settle(self, work, ev, at, row, before, after):
+        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)
+
 
 class ZScoreDetector(WindowedDetector):
     kind = P.ZSCORE
@@ -307,6 +335,16 @@ class ZScoreDetector(WindowedDetector):
     def spread_unit(self, a):
         return a["std"]
 
+    def centre(self, a):
+        return a["mean"]
+
+    def band(self, a, unit):
+        margin = self.params["threshold"] * unit
+        return a["mean"] - margin, a["mean"] + margin
+
+    def settle(self, work, ev, at, row, before, after):
+        return stabilize.settle_moments(self, ev, at, row, before, after)
+
 
 class IQRDetector(WindowedDetector):
     kind = P.IQR
@@ -319,3 +357,13 @@ class IQRDetector(WindowedDetector):
 
     def spread_unit(self, a):
         return a["iqr"]
+
+    def centre(self, a):
+        return (a["q1"] + a["q3"]) / 2
+
+    def band(self, a, unit):
+        margin = self.params["threshold"] * unit
+        return a["q1"] - margin, a["q3"] + margin
+
+    def settle(self, work, ev, at, row, before, after):
+        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)

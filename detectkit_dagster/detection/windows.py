@@ -11,6 +11,7 @@ such slices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class WindowSet:
     hi: np.ndarray
     row: np.ndarray
 
-    @property
+    @cached_property
     def size(self) -> np.ndarray:
         return self.hi - self.lo
 

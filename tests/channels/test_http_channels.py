@@ -40,12 +40,12 @@ def test_slack_default_anomaly_payload(http_server):
     assert card["title_link"] == "https://grafana.example/d/x"
     assert card["text"] == ("Anomalous for 2h 30m \u2014 15 consecutive 10min intervals.\n"
                             "*Rule* `min_detectors=2 \u00b7 direction=same \u00b7 consecutive=3`")
-    assert card["fallback"] == ("\U0001F534 [payments] Alert: api_errors \u2014 115.0 (expected &gt;= 90.00) at "
+    assert card["fallback"] == ("\U0001F534 [payments] Alert: api_errors \u2014 115 (expected &gt;= 90) at "
                                 "2024-01-01 05:30:00 (Europe/Moscow)")
     fields = {f["title"]: (f["value"], f["short"]) for f in card["fields"]}
     assert list(fields) == ["Value", "Expected", "Quorum", "Severity", "Started", "Latest", "Detectors",
                             "Parameters", "Links"]
-    assert fields["Value"] == ("`115.0`", True) and fields["Quorum"] == ("2/2 \u00b7 up", True)
+    assert fields["Value"] == ("`115`", True) and fields["Quorum"] == ("2 detectors flagged (2 required) \u00b7 up", True)
     assert fields["Parameters"][0].startswith("```mad:")
     assert fields["Links"] == ("<https://grafana.example/d/x|Dashboard> \u00b7 "
                                "<https://dtk.pipelab.dev/guides/reading-alerts/|How to read this alert>", False)
@@ -98,7 +98,7 @@ def test_webhook_json_format_is_signed(http_server):
     body = request.json()
     assert body["schema_version"] == 1 and body["event_id"] == "3f2a9c1d0e4b5a6f"
     assert body["timestamp"] == "2024-01-01T02:30:00Z" and body["onset"] == "2024-01-01T00:10:00Z"
-    assert body["expected"] == {"lower": 90.0, "upper": None, "display": ">= 90.00"}  # NaN travels as null
+    assert body["expected"] == {"lower": 90.0, "upper": None, "display": ">= 90"}  # NaN travels as null
     assert body["rule"] == {"min_detectors": 2, "direction": "same", "consecutive": 3}
     assert body["text"].startswith("\U0001F534 [payments] Alert: api_errors\n")
     assert "\U0001F534".encode() in request.body  # raw UTF-8, not \u escapes
@@ -190,7 +190,7 @@ def test_teams_adaptive_card(http_server):
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["body"][0]["text"] == "\U0001F534 [payments] Alert: api_errors"
     facts = next(block for block in card["body"] if block["type"] == "FactSet")["facts"]
-    assert facts[0] == {"title": "Value", "value": "115.0"}
+    assert facts[0] == {"title": "Value", "value": "115"}
     texts = [block.get("text", "") for block in card["body"]]
     assert "@here @U12345678 @bob @12345" in texts  # plain text: Teams webhooks cannot ping
     assert texts[-1] == "detectkit \u00b7 payments \u00b7 event_id: 3f2a9c1d0e4b5a6f"

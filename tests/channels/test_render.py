@@ -12,7 +12,7 @@ from channel_samples import (
     HELP, SPEC_ANOMALY, alert, anomaly_event, failure, message, no_data_event, recovery_event,
 )
 from detectkit_dagster.channels import AlertMessage, TemplateError, message_text, safe_format, test_message
-from detectkit_dagster.channels.message import expected_range, format_duration
+from detectkit_dagster.channels.message import expected_range, format_duration, format_number
 from detectkit_dagster.channels.render import (
     mentions_discord, mentions_email, mentions_googlechat, mentions_plain, mentions_slack, mentions_telegram,
     plain_body,
@@ -42,7 +42,7 @@ def test_recovery_body():
         "Incident lasted 40m (4 consecutive 10min intervals).\n"
         "Rule: min_detectors=1 \u00b7 direction=same \u00b7 consecutive=3\n"
         "\n"
-        "Value: 100.0 | Expected: [80.00, 120.00]\n"
+        "Value: 100 | Expected: [80, 120]\n"
         "Started: 2024-01-01 01:00:00 | Cleared: 2024-01-01 01:40:00\n"
         "Detectors: mad\n"
     )
@@ -109,7 +109,7 @@ def test_capped_and_intervalless_leads():
 def test_missing_value_and_one_sided_band():
     context = bare(value=float("nan"), confidence_upper=1.5).context()
     assert (context["value"], context["value_display"]) == ("no data", "no data")
-    assert context["expected_range"] == "<= 1.50"
+    assert context["expected_range"] == "<= 1.5"
     assert context["confidence_interval"] == "N/A"
     assert expected_range(float("-inf"), float("inf")) == "N/A"
 
@@ -145,7 +145,7 @@ def test_template_choice_by_true_streak():
 
 def test_custom_template_with_format_specs_and_no_automatic_mentions():
     block = alert(template_consecutive="{metric_name}: {value:.1f} vs {expected_range} ({severity:.2f})")
-    assert message_text(message(block=block)) == "api_errors: 115.0 vs >= 90.00 (4.00)"
+    assert message_text(message(block=block)) == "api_errors: 115.0 vs >= 90 (4.00)"
 
 
 def test_failing_template_falls_back_to_the_default_body():
@@ -238,3 +238,17 @@ def test_check_template_for_load_time_validation():
     assert check_template("{metric}") == "unknown variable {metric}"
     assert "not allowed" in check_template("{metric_name.__class__}")
     assert "Single '}'" in check_template("oops }")
+
+
+@pytest.mark.parametrize("value,text", [
+    (0.060041407867494824, "0.06004"), (115.0, "115"), (12.5, "12.5"), (-42.123456, "-42.12"),
+    (12345.678, "12,346"), (1234567.0, "1,234,567"), (0.00012345, "0.0001234"), (3e-7, "3e-07"), (0.0, "0"),
+])
+def test_values_are_rounded_for_reading(value, text):
+    assert format_number(value) == text
+
+
+def test_quorum_is_spelled_out():
+    context = message(anomaly_event(), alert(min_detectors=1)).context()
+    assert context["quorum_display"] == "2 detectors flagged (1 required) \u00b7 up"
+    assert "Quorum: 2 detectors flagged (1 required) \u00b7 up" in message_text(message(anomaly_event(), alert(min_detectors=1)))

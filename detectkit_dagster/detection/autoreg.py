@@ -1,0 +1,350 @@
+"""The ``autoreg`` detector: an AR(p) model of the recent past predicts each point (detectkit 0.67).
+
+For point i (after ``input_type``), the fit rows are the targets j in [max(p, i - W), i) whose
+value and p lags are all finite: ``y_j ~ b0 + b1 y_{j-1} + ... + bp y_{j-p}``, by least squares
+on values centred and scaled by the mean and population std of those targets, with a tiny
+ridge (1e-8 of the mean diagonal) against collinear lags. The residual sigma of the fit
+(``sqrt(RSS / (n - p - 1))``) scales the band ``prediction -/+ threshold * sigma``; severity is
+the distance beyond the band in sigmas. Statuses: missing_data (the value is missing),
+missing_lags (one of the previous p values is missing or infinite), insufficient_data (fewer
+than ``min_samples`` fit rows). With ``stabilization: clamp`` (the default) a flagged point
+enters later fits at the bound it broke, kept within the range of the window's raw values.
+
+Every window's fit needs only the mean and centred cross products of its lag vectors
+``z_j = (y_j, y_{j-1}, ..., y_{j-p})``; they come from prefix sums (around a local reference
+level, rows whose sums would lose precision are recomputed directly), and a clamp updates
+them in closed form for the rows it reaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from detectkit_dagster.detection import options, stabilize
+from detectkit_dagster.detection import params as P
+from detectkit_dagster.detection.preprocess import apply_input_type
+from detectkit_dagster.detection.results import (
+    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, build_frame, integer, literal,
+)
+
+BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
+FIT_ROWS = 8192      # windows solved together (keeps the component arrays in cache)
+LAPACK_ROWS = 1024   # below this many systems one LAPACK call beats the vectorised Cholesky
+DIRECT_CELLS = 1 << 21
+ACCURACY = 1e-10     # relative error allowed on a window's centred sums of squares
+EPS = float(np.finfo(float).eps)
+RIDGE = 1e-8
+
+
+@dataclass
+class Moments:
+    """Per window: the number of fit rows, the mean and the centred cross products of z_j."""
+
+    n: np.ndarray      # (m,)
+    mean: np.ndarray   # (m, p + 1)
+    cov: np.ndarray    # (m, p + 1, p + 1), sums (not divided by n)
+
+    def take(self, at) -> Moments:
+        return Moments(self.n[at], self.mean[at], self.cov[at])
+
+    def replace(self, first: int, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
+                window: int) -> None:
+        """Swap fit rows ``targets`` (vectors ``old`` -> ``new``, NaN rows: not a fit row) in the
+        windows of ``rows`` (positions first.. onward), in closed form about each window's mean."""
+        inside = (targets[None, :] >= rows[:, None] - window) & (targets[None, :] < rows[:, None])
+        whole = inside.all(axis=1)
+        if np.isfinite(old).all() and np.isfinite(new).all() and whole.any():
+            # the windows holding every swapped row (all but a few at the edges) share the sums
+            bulk = np.flatnonzero(whole)
+            self._swap_all(first + int(bulk[0]), first + int(bulk[-1]) + 1, old, new)
+            rest = np.flatnonzero(~whole)
+        else:
+            rest = np.arange(len(rows))
+        if rest.size:
+            self._swap_some(first + rest, inside[rest], old, new)
+
+    def _swap_all(self, start: int, stop: int, old: np.ndarray, new: np.ndarray) -> None:
+        n, mean, cov = self.n[start:stop], self.mean[start:stop], self.cov[start:stop]  # views
+        ref = mean[0].copy()  # deviations are taken about a nearby level, not about 0
+        new_dev, old_dev = new - ref, old - ref
+        squares = new_dev.T @ new_dev - old_dev.T @ old_dev
+        change = new_dev.sum(axis=0) - old_dev.sum(axis=0)
+        offset = mean - ref
+        shift = change / n[:, None]
+        cov += (squares - offset[:, :, None] * change[None, None, :] - change[None, :, None] * offset[:, None, :]
+                - n[:, None, None] * shift[:, :, None] * shift[:, None, :])
+        mean += shift
+
+    def _swap_some(self, at: np.ndarray, inside: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """Windows holding some of the swapped rows, each of which may or may not be a fit row."""
+        n, mean = self.n[at], self.mean[at]
+        gone = inside & np.isfinite(old).all(axis=1)[None, :]
+        came = inside & np.isfinite(new).all(axis=1)[None, :]
+        dev_old = np.where(gone[:, :, None], old[None, :, :] - mean[:, None, :], 0.0)
+        dev_new = np.where(came[:, :, None], new[None, :, :] - mean[:, None, :], 0.0)
+        count = n + came.sum(axis=1) - gone.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shift = np.where(count[:, None] > 0, (dev_new.sum(axis=1) - dev_old.sum(axis=1)) / count[:, None], 0.0)
+        signed = np.concatenate((dev_new, -dev_old), axis=1)
+        stacked = np.concatenate((dev_new, dev_old), axis=1)
+        self.cov[at] += np.matmul(signed.transpose(0, 2, 1), stacked) - (
+            count[:, None, None] * shift[:, :, None] * shift[:, None, :])
+        self.mean[at] = mean + shift
+        self.n[at] = count
+
+
+def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
+    """z_j for every j (NaN before j = lags) and whether each is a usable fit row."""
+    z = np.full((len(work), lags + 1), np.nan)
+    for a in range(lags + 1):
+        z[lags:, a] = work[lags - a:len(work) - a]
+    return z, np.isfinite(z).all(axis=1)
+
+
+def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
+    """Moments of the fit rows [max(0, r - window), r) of every row r."""
+    m, k = len(rows), z.shape[1]
+    upper = np.triu_indices(k)
+    out = Moments(np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    lo_all, hi_all = np.maximum(rows - window, 0), rows
+    for s in range(0, m, BATCH_ROWS):
+        part = slice(s, s + BATCH_ROWS)
+        lo, hi = lo_all[part], hi_all[part]
+        a, b = int(lo.min()), int(hi.max())
+        ok = valid[a:b]
+        ref = float(np.median(z[a:b][ok, 0])) if ok.any() else 0.0
+        y = np.where(ok[:, None], z[a:b] - ref, 0.0)
+        cross = y[:, upper[0]] * y[:, upper[1]]
+        first = np.vstack((np.zeros(k), np.cumsum(y, axis=0)))
+        second = np.vstack((np.zeros(len(upper[0])), np.cumsum(cross, axis=0)))
+        count = np.concatenate(([0], np.cumsum(ok)))
+        n = (count[hi - a] - count[lo - a]).astype(float)
+        s1 = first[hi - a] - first[lo - a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n[:, None]
+            centred = second[hi - a] - second[lo - a] - s1[:, upper[0]] * s1[:, upper[1]] / n[:, None]
+        cov = np.zeros((len(n), k, k))
+        cov[:, upper[0], upper[1]] = centred
+        cov[:, upper[1], upper[0]] = centred
+        out.n[part], out.mean[part], out.cov[part] = n, mean + ref, cov
+        # a prefix sum carries rounding of its largest partial sums: recompute rows where that
+        # could matter against the window's own spread
+        error = 2 * EPS * (b - a + 1) * np.abs(second).max(axis=0)
+        diagonal = np.flatnonzero(upper[0] == upper[1])
+        risky = np.any(error[diagonal] > ACCURACY * centred[:, diagonal], axis=1) & (n > 0)
+        if risky.any():
+            idx = np.flatnonzero(risky) + s
+            exact = direct_moments(z, valid, rows[idx], window)
+            out.n[idx], out.mean[idx], out.cov[idx] = exact.n, exact.mean, exact.cov
+    return out
+
+
+def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
+    """The same moments from the window's values themselves (a few rows at a time)."""
+    m, k = len(rows), z.shape[1]
+    out = Moments(np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    per_batch = max(1, DIRECT_CELLS // (window * k))
+    for s in range(0, m, per_batch):
+        r = rows[s:s + per_batch]
+        index = np.maximum(r - window, 0)[:, None] + np.arange(window)[None, :]
+        inside = index < r[:, None]
+        index = np.minimum(index, len(z) - 1)
+        use = inside & valid[index]
+        values = np.where(use[:, :, None], z[index], 0.0)
+        n = use.sum(axis=1).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = values.sum(axis=1) / n[:, None]
+        dev = np.where(use[:, :, None], values - mean[:, None, :], 0.0)
+        out.n[s:s + per_batch], out.mean[s:s + per_batch] = n, mean
+        out.cov[s:s + per_batch] = np.einsum("rwa,rwb->rab", dev, dev)
+    return out
+
+
+def fit(moments: Moments, lag_values: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and residual sigma of every window's AR fit at the current lag values."""
+    m = len(moments.n)
+    prediction, sigma = np.empty(m), np.empty(m)
+    for s in range(0, m, FIT_ROWS):
+        part = slice(s, s + FIT_ROWS)
+        prediction[part], sigma[part] = _fit(moments.n[part], moments.mean[part], moments.cov[part],
+                                             lag_values[part], lags)
+    return prediction, sigma
+
+
+def _fit(n, mean, cov, lag_values, lags):
+    k = lags + 1
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        centre = np.where(np.isfinite(mean[:, 0]), mean[:, 0], 0.0)
+        scale = np.sqrt(cov[:, 0, 0] / n)
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        lead = (mean - centre[:, None]) / scale[:, None]  # standardised means: target, then lags
+        # sums of products of the standardised (target, lags): about the means, plus n * means
+        gram = cov / (scale * scale)[:, None, None] + n[:, None, None] * lead[:, :, None] * lead[:, None, :]
+        # normal equations of the design [1, lags] against the target
+        a = np.empty_like(gram)
+        a[:, 1:, 1:] = gram[:, 1:, 1:]
+        a[:, 0, 0] = n
+        a[:, 0, 1:] = a[:, 1:, 0] = n[:, None] * lead[:, 1:]
+        b = np.concatenate(((n * lead[:, 0])[:, None], gram[:, 1:, 0]), axis=1)
+        ridge = RIDGE * np.trace(a, axis1=1, axis2=2) / k
+        beta = _solve(a, b, ridge)
+        rss = gram[:, 0, 0] - 2 * np.einsum("ra,ra->r", beta, b) + np.einsum("ra,ra->r", beta, (a @ beta[:, :, None])[:, :, 0])
+        sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1)) * scale
+        prediction = centre + scale * beta[:, 0] + np.einsum("ra,ra->r", beta[:, 1:], lag_values - centre[:, None])
+    return prediction, sigma
+
+
+def _solve(a: np.ndarray, b: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+    """``(a + ridge I) x = b`` per row: one LAPACK call for a few systems, the vectorised
+    Cholesky for many."""
+    system = a + ridge[:, None, None] * np.eye(b.shape[1])
+    if len(b) < LAPACK_ROWS:
+        try:
+            return np.linalg.solve(system, b[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            pass
+    return spd_solve(np.ascontiguousarray(system.transpose(1, 2, 0)), np.ascontiguousarray(b.T)).T
+
+
+def spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``a x = b`` for many small symmetric positive definite systems at once
+    (component-major: a (k, k, m), b (k, m)) by Cholesky, one column of all the factors at a
+    time -- far faster than one LAPACK call per 6x6 matrix. A system that is not positive
+    definite (non-finite sums) comes out NaN."""
+    k = len(b)
+    low = np.zeros_like(a)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in range(k):
+            head = low[j, :j]
+            low[j, j] = np.sqrt(a[j, j] - np.sum(head * head, axis=0))
+            if j + 1 < k:
+                low[j + 1:, j] = (a[j + 1:, j] - np.sum(low[j + 1:, :j] * head[None], axis=1)) / low[j, j]
+        y = np.empty_like(b)
+        for i in range(k):
+            y[i] = (b[i] - np.sum(low[i, :i] * y[:i], axis=0)) / low[i, i]
+        x = np.empty_like(b)
+        for i in reversed(range(k)):
+            x[i] = (y[i] - np.sum(low[i + 1:, i] * x[i + 1:], axis=0)) / low[i, i]
+    return x
+
+
+@dataclass
+class AutoregDetector:
+    params: dict
+    start_time: str | None = None
+    batch_size: int = P.DEFAULT_BATCH_SIZE
+    _kept: dict = field(init=False, repr=False)
+
+    detector_name = P.AUTOREG_CLASS_NAME
+
+    def __post_init__(self):
+        self.params = P.validate_autoreg(self.params)
+        kept = P.non_default(self.params, P.AUTOREG_DEFAULTS)
+        kept.pop("seasonality_components", None)
+        self._kept = kept
+
+    @property
+    def detector_id(self) -> str:
+        return P.detector_id(P.AUTOREG_CLASS_NAME, P.AUTOREG_VERSION, self._kept)
+
+    @property
+    def detector_params(self) -> str:
+        return P.params_json(self._kept)
+
+    @property
+    def input_type(self) -> str:
+        return self.params["input_type"]
+
+    @property
+    def context_size(self) -> int:
+        p = self.params
+        size = p["window_size"] + p["lags"] + (1 if p["input_type"] in P.CHANGE_INPUT_TYPES else 0)
+        return size + (p["window_size"] if p["stabilization"] else 0)
+
+    def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
+        """One result per point, in input order (the columns of every detector)."""
+        p = self.params
+        lags, window = p["lags"], p["window_size"]
+        ts = np.asarray(timestamps).astype("datetime64[ms]")
+        raw = np.asarray(values, dtype=float)
+        if ts.shape != raw.shape:
+            raise ValueError(f"timestamps and values differ in length: {ts.shape} vs {raw.shape}")
+        processed = apply_input_type(raw, p["input_type"])
+        z, valid = lag_vectors(processed, lags)
+        has_lags = np.isfinite(z[:, 1:]).all(axis=1)
+        candidates = np.flatnonzero(~np.isnan(processed) & has_lags)
+        moments = window_moments(z, valid, candidates, window)
+        sizes = np.zeros(len(processed), dtype=np.int64)
+        sizes[candidates] = moments.n.astype(np.int64)
+        status = np.where(np.isnan(processed), MISSING, np.where(~has_lags, MISSING_LAGS, OK))
+        status[candidates[moments.n < p["min_samples"]]] = INSUFFICIENT
+        keep = status[candidates] == OK
+        q, moments = candidates[keep], moments.take(keep)
+        prediction, sigma = fit(moments, z[q, 1:], lags)
+        bands = self._bands(prediction, sigma)
+        clamped = None
+        if p["stabilization"] == "clamp":
+            state = _Clamping(self, processed, z, valid, q, moments, bands, prediction, sigma)
+            clamped = stabilize.clamp(processed, q, bands, window + lags, state.update, state.reband, state.write_back)
+        outcome = options.outcome(processed, status, q, bands)
+        columns, floats, fields = self._metadata(len(processed), sizes, q, prediction, sigma, clamped)
+        prefix = '{"fit_points":'
+        suffix = f',"min_samples":{p["min_samples"]},"reason":"insufficient_data"}}'
+        return build_frame(ts, raw, outcome, columns, fields, lambda n: f"{prefix}{n}{suffix}", floats)
+
+    def _bands(self, prediction: np.ndarray, sigma: np.ndarray) -> options.Bands:
+        k = self.params["threshold"]
+        bands = options.Bands(prediction - k * sigma, prediction + k * sigma, sigma.copy())
+        if options.any_set(self.params):
+            bands = options.apply(self.params, bands, prediction, lambda unit: (prediction - k * unit, prediction + k * unit))
+        return bands
+
+    def _metadata(self, length, sizes, q, prediction, sigma, clamped):
+        columns = {"_n": sizes}
+        for name, values in (("_sigma", sigma), ("_prediction", prediction)):
+            column = np.full(length, np.nan)
+            column[q] = values
+            columns[name] = column
+        fields = [Field("fit_points", integer("_n")), Field("sigma_r", pl.col("_t_sigma")),
+                  Field("prediction", pl.col("_t_prediction"))]
+        if self.input_type != "values":
+            fields.append(Field("preprocessing", literal({"input_type": self.input_type})))
+        if clamped is not None:
+            columns["_stabilized"] = stabilize.in_window(clamped, q, length, self.params["window_size"])
+            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
+                                .then(integer("_stabilized")), optional=True))
+        return columns, ("_sigma", "_prediction"), fields
+
+
+class _Clamping:
+    """What a clamp changes: the lag vectors holding the row, the windows holding those, the fits."""
+
+    def __init__(self, detector: AutoregDetector, processed, z, valid, q, moments: Moments, bands,
+                 prediction: np.ndarray, sigma: np.ndarray):
+        self.detector, self.processed, self.z, self.valid = detector, processed, z, valid
+        self.q, self.moments, self.bands = q, moments, bands
+        self.prediction, self.sigma = prediction, sigma  # updated in place
+        self.lags, self.window = detector.params["lags"], detector.params["window_size"]
+
+    def write_back(self, row: int, bound: float) -> float:
+        """The bound, kept within the raw values the row's fit could see."""
+        seen = self.processed[max(self.lags, row - self.window) - self.lags:row]
+        seen = seen[np.isfinite(seen)]
+        return float(np.clip(bound, seen.min(), seen.max())) if seen.size else bound
+
+    def update(self, work, at: np.ndarray, row: int, before: float, after: float) -> None:
+        # the clamped value sits in lag vectors row .. row + lags, and those in the windows after them
+        targets = np.arange(row, min(row + self.lags + 1, len(self.z)))
+        old = self.z[targets].copy()
+        self.z[targets, targets - row] = after
+        self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
+        self.moments.replace(int(at[0]), self.q[at], targets, old, self.z[targets], self.window)
+
+    def reband(self, at: np.ndarray) -> None:
+        part = slice(int(at[0]), int(at[-1]) + 1)
+        prediction, sigma = fit(self.moments.take(part), self.z[self.q[part], 1:], self.lags)
+        self.bands.assign(at, self.detector._bands(prediction, sigma))
+        self.prediction[part], self.sigma[part] = prediction, sigma
