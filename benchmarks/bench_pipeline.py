@@ -105,15 +105,13 @@ def postgres_instance_yaml() -> tuple[str, callable]:
     from support.postgres import start_server
 
     server, stop = start_server()
+    # The driver named explicitly: with SQLAlchemy 2.1 a bare postgresql:// URL means psycopg 3,
+    # which dagster-postgres' event notifications do not work with.
+    url = f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{server.dbname}"
     yaml = textwrap.dedent(f"""\
         storage:
           postgres:
-            postgres_db:
-              hostname: {server.host}
-              port: {server.port}
-              username: {server.user}
-              db_name: {server.dbname}
-              password: ""
+            postgres_url: {url}
         telemetry:
           enabled: false
         """)

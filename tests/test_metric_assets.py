@@ -320,3 +320,14 @@ def test_a_report_window_starts_no_earlier_than_the_first_stored_point(metric_pr
     chosen = report_input("shop", loaded.metrics[0], store, datetime(2024, 1, 3), datetime(2024, 1, 3),
                           start=datetime(2024, 1, 2))
     assert chosen.window_start == datetime(2024, 1, 2) and chosen.datapoints.height == 144
+
+
+def test_a_long_replay_read_piece_by_piece_gives_the_events_of_one_replay(metric_project, monkeypatch):
+    from detectkit_dagster.pipeline import alerts as alerts_module
+
+    project, loaded, mc = metric_project
+    monkeypatch.setattr(alerts_module, "PIECE_POINTS", 37)  # about 20 pieces over the five days
+    with dg.instance_for_test() as instance:
+        materialize(loaded, mc, instance, tags={RANGE_START: KEYS[0], RANGE_END: KEYS[-1]})
+    events = table(project, "alerts")
+    assert events.height and comparable(events).equals(comparable(full_replay(project, loaded.metrics[0])))

@@ -6,12 +6,13 @@ import dagster as dg
 import polars as pl
 
 from ..pipeline import alert_check, build_detectors, replay_alerts, save_checkpoints, split
+from ..schemas import DATAPOINTS, DETECTIONS
 from ..timegrid import utc_now
 from .automation import downstream_condition
 from .checks import check_spec, emit_partition_checks
 from .context import MetricContext
 from .io_manager import OWNED_KEYS
-from .metadata import add_partition_metadata, code_reference, partition_chart, table_metadata
+from .metadata import CHART_COLUMNS, add_partition_metadata, code_reference, partition_chart, table_metadata
 from .resources import STORAGE
 
 CHECK = "no_anomaly_alert"
@@ -55,12 +56,17 @@ def alerts_asset(mc: MetricContext, table_name: str, freshness: dg.FreshnessPoli
         yield dg.Output(run.events)
         save_checkpoints(store, run, windows)
         windows_by_key = dict(zip(context.partition_keys, windows))
+        with store.reading() as reader:
 
-        def chart(key: str, _) -> dict:
-            window = windows_by_key[key]
-            return {"chart": partition_chart(window.rows(run.datapoints), window.rows(run.detections), by_key[key])}
+            def chart(key: str, _) -> dict:
+                window = windows_by_key[key]
+                datapoints = reader.read_range("datapoints", window.start, window.end, schema=DATAPOINTS)
+                detections = reader.read_range("detections", window.start, window.end, schema=DETECTIONS,
+                                               columns=CHART_COLUMNS)
+                return {"chart": partition_chart(datapoints, detections, by_key[key])}
 
-        yield from emit_partition_checks(context, spec, {k: alert_check(metric, e) for k, e in by_key.items()}, chart)
+            outcomes = {k: alert_check(metric, e) for k, e in by_key.items()}
+            yield from emit_partition_checks(context, spec, outcomes, chart)
 
     return alerts
 

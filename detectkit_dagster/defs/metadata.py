@@ -67,6 +67,11 @@ def _remote_and_branch(git_dir: Path) -> tuple[str | None, str | None]:
     return f"https://{parts.hostname}{parts.path}", branch  # never the credentials of the URL
 
 
+# What the chart reads of a detection.
+CHART_COLUMNS = ("timestamp", "detector_id", "value", "processed_value", "confidence_lower", "confidence_upper",
+                 "is_anomaly")
+
+
 def partition_chart(datapoints: pl.DataFrame, detections: pl.DataFrame, events: pl.DataFrame) -> dg.MetadataValue:
     """The partition at a glance, as markdown with an embedded PNG (rendered by the Dagster UI)."""
     png = base64.b64encode(chart_png(datapoints, detections, events)).decode("ascii")

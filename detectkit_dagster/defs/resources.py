@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from ..config import Project
 from ..storage import Storage, open_storage
+from ..storage.duckdb import CONNECTION_CONFIG
 
 STORAGE = "detectkit_storage"
 
@@ -18,7 +19,7 @@ STORAGE = "detectkit_storage"
 def _duckdb_connection(path: Path):
     """dagster-duckdb's connection factory (it waits with backoff while another process holds
     the file), closed also when the work inside fails."""
-    factory = DuckDBResource(database=str(path)).get_connection()
+    factory = DuckDBResource(database=str(path), connection_config=CONNECTION_CONFIG).get_connection()
     con = factory.__enter__()
     try:
         yield con

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 import polars as pl
 
 from ..alerting import ReplayState, mark_delivery, replay_blocks_with_state
-from ..schemas import ALERT_STATE, ALERTS, DATAPOINTS, DETECTIONS
+from ..schemas import ALERT_STATE, ALERTS, DATAPOINTS, DETECTIONS, TS
 from ..storage import MetricStore
 from .windows import Window, span
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..config.metric import MetricConfig
 
 STATE_TABLE = "alert_state"
+PIECE_POINTS = 20_000  # grid points replayed per read
 # What the replay reads of a detection (not the bulky per-point metadata).
 REPLAYED_COLUMNS = ("timestamp", "detector_id", "detector_name", "detector_params", "value", "processed_value",
                     "confidence_lower", "confidence_upper", "is_anomaly", "severity", "direction", "status")
@@ -40,8 +41,6 @@ class AlertRun:
     events: pl.DataFrame  # ALERTS rows of the run's windows
     checkpoints: pl.DataFrame  # ALERT_STATE rows to store
     resumed: bool  # from stored state; else replayed from the first stored point
-    datapoints: pl.DataFrame | None = None  # what the replay read of the run's windows
-    detections: pl.DataFrame | None = None
 
 
 def state_key(config_id: str, detector_ids: Sequence[str]) -> str:
@@ -58,25 +57,42 @@ def replay_alerts(
     keys = [state_key(a.config_id, detector_ids) for a in metric.alerts]
     if not keys:
         return AlertRun(pl.DataFrame(schema=ALERTS), pl.DataFrame(schema=ALERT_STATE), True)
+    step = timedelta(seconds=metric.interval_seconds)
     with store.reading() as reader:
         states = _states_at(reader, keys, whole.start)
-        since = whole.start if states else None
-        datapoints = reader.read_range("datapoints", since, whole.end, schema=DATAPOINTS)
-        detections = reader.read_range("detections", since, whole.end, order_by=("timestamp", "detector_id"),
-                                       schema=DETECTIONS, columns=REPLAYED_COLUMNS,
-                                       ).filter(pl.col("detector_id").is_in(list(detector_ids)))
-    if datapoints.height == 0:
-        return AlertRun(pl.DataFrame(schema=ALERTS), pl.DataFrame(schema=ALERT_STATE), states is not None)
-    first = whole.start if states else min(datapoints["timestamp"].min(), whole.start)
-    step = timedelta(seconds=metric.interval_seconds)
-    before, at_last = replay_blocks_with_state(
-        detections, datapoints, metric.alerts, metric.interval_seconds, first, last.start - step, states)
-    during, at_end = replay_blocks_with_state(
-        detections, datapoints, metric.alerts, metric.interval_seconds, last.start, whole.end - step, at_last)
-    events = pl.concat([before, during]).filter(whole.contains())
-    checkpoints = _state_rows(keys, [(last.start, at_last), (whole.end, at_end)])
-    return AlertRun(_marked(metric, events, now, max_age), checkpoints, states is not None,
-                    whole.rows(datapoints), whole.rows(detections))
+        first = whole.start if states else _first_point(reader, whole)
+        if first is None:
+            return AlertRun(pl.DataFrame(schema=ALERTS), pl.DataFrame(schema=ALERT_STATE), False)
+        found, state, at_last = [], states, None
+        # Piece by piece, the state carried across: memory follows the piece, not the history.
+        before = _pieces(first, last.start, step * PIECE_POINTS) or [(first, first)]  # at least the state
+        for start, end in [*before, (last.start, whole.end)]:
+            datapoints, detections = _read(reader, start, end, detector_ids)
+            events, state = replay_blocks_with_state(
+                detections, datapoints, metric.alerts, metric.interval_seconds, start, end - step, state)
+            found.append(events.filter(whole.contains()))
+            at_last = state if end == last.start else at_last
+    checkpoints = _state_rows(keys, [(last.start, at_last), (whole.end, state)])
+    return AlertRun(_marked(metric, pl.concat(found), now, max_age), checkpoints, states is not None)
+
+
+def _first_point(reader, whole: Window) -> datetime | None:
+    stamps = reader.read_range("datapoints", None, whole.end, columns=("timestamp",), schema={"timestamp": TS})
+    return None if stamps.height == 0 else min(stamps["timestamp"][0], whole.start)
+
+
+def _pieces(first: datetime, stop: datetime, length: timedelta) -> list[tuple[datetime, datetime]]:
+    bounds = [first]
+    while bounds[-1] < stop:
+        bounds.append(min(bounds[-1] + length, stop))
+    return list(zip(bounds, bounds[1:]))
+
+
+def _read(reader, start: datetime, end: datetime, detector_ids: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    datapoints = reader.read_range("datapoints", start, end, schema=DATAPOINTS)
+    detections = reader.read_range("detections", start, end, order_by=("timestamp", "detector_id"),
+                                   schema=DETECTIONS, columns=REPLAYED_COLUMNS)
+    return datapoints, detections.filter(pl.col("detector_id").is_in(list(detector_ids)))
 
 
 def save_checkpoints(store: MetricStore, run: AlertRun, windows: Sequence[Window]) -> None:

@@ -26,6 +26,9 @@ def context_points(detectors: Sequence) -> int:
     return max((d.context_size for d in detectors), default=0)
 
 
+PIECE_POINTS = 20_000  # grid points detected per pass (plus each detector's context)
+
+
 def context_start(metric: "MetricConfig", detectors: Sequence, start: datetime) -> datetime:
     """Where the datapoints a detection of [start, ...) looks at begin."""
     return start - timedelta(seconds=metric.interval_seconds * context_points(detectors))
@@ -51,11 +54,25 @@ def detect_range(
     loaded = whole.rows(datapoints).select("timestamp") if whole else datapoints.clear()
     if not detectors or loaded.height == 0:
         return pl.DataFrame(schema=DETECTIONS)
+    longest = timedelta(seconds=metric.interval_seconds * PIECE_POINTS)
     frames = []
     for detector in detectors:
-        pieces = [w for w in windows if w.rows(loaded).height] if depends_on_start(detector) else [whole]
+        pieces = [w for w in windows if w.rows(loaded).height] if depends_on_start(detector) else (
+            _pieces(windows, longest))
         frames.extend(_run(metric, detector, datapoints, piece, loaded) for piece in pieces)
-    return pl.concat(frames)
+    return pl.concat(frames, rechunk=False)  # no copy of what may be a year of rows
+
+
+def _pieces(windows: Sequence[Window], longest: timedelta) -> list[Window]:
+    """Consecutive windows joined into pieces of at most `longest` (or one window): a long
+    range is detected piece by piece, each from its own context, with bounded memory."""
+    pieces = [windows[0]]
+    for window in windows[1:]:
+        if window.end - pieces[-1].start <= longest:
+            pieces[-1] = Window(pieces[-1].start, window.end)
+        else:
+            pieces.append(window)
+    return pieces
 
 
 def _run(metric: "MetricConfig", detector, datapoints: pl.DataFrame, window: Window, loaded: pl.DataFrame

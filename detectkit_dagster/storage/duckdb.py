@@ -21,6 +21,9 @@ from ..errors import StorageError
 from .base import Scope, quoted as _ident, range_clauses
 
 LOCK_WAIT_SECONDS = 60.0
+# A metric's tables are small next to what DuckDB assumes by default (80% of RAM, a thread per
+# core, 128 MB kept for later): a run touches many of them one short transaction at a time.
+CONNECTION_CONFIG = {"memory_limit": "256MB", "threads": 1, "allocator_flush_threshold": "16MB"}
 
 Connect = Callable[[Path], ContextManager[duckdb.DuckDBPyConnection]]
 
@@ -31,7 +34,7 @@ def connect_with_backoff(path: Path, wait_seconds: float = LOCK_WAIT_SECONDS) ->
     deadline, delay = time.monotonic() + wait_seconds, 0.05
     while True:
         try:
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(path), config=CONNECTION_CONFIG)
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
