@@ -7,6 +7,7 @@ import polars as pl
 
 from ..pipeline import alert_check, build_detectors, replay_alerts, save_checkpoints, split
 from ..schemas import DATAPOINTS, DETECTIONS
+from ..storage import Storage
 from ..timegrid import utc_now
 from .automation import downstream_condition
 from .checks import check_spec, emit_partition_checks
@@ -25,7 +26,7 @@ def dispatch_max_age(mc: MetricContext) -> timedelta:
     return timedelta(seconds=max(3600, 3 * mc.metric.interval_seconds))
 
 
-def alerts_asset(mc: MetricContext, table_name: str, freshness: dg.FreshnessPolicy | None) -> dg.AssetsDefinition:
+def alerts_asset(mc: MetricContext, storage: Storage, freshness: dg.FreshnessPolicy | None) -> dg.AssetsDefinition:
     metric = mc.metric
     detector_ids = [d.detector_id for d in build_detectors(metric)]
     rules = "; ".join(a.rule_text(len(detector_ids)) for a in metric.alerts) or "no alert blocks"
@@ -33,11 +34,11 @@ def alerts_asset(mc: MetricContext, table_name: str, freshness: dg.FreshnessPoli
 
     @dg.asset(
         **mc.asset_args("alerts", f"Alert events (anomaly, recovery, no_data) per alert block. Rules: {rules}.",
-                        {"duckdb", "polars"}),
+                        {storage.kind, "polars"}),
         deps=[mc.key("detections")],
         required_resource_keys={STORAGE},
         metadata={OWNED_KEYS: {"column": "config_id", "keys": [a.config_id for a in metric.alerts]},
-                  **table_metadata("alerts", table_name), **code_reference(metric.path)},
+                  **table_metadata(storage, mc.ident, "alerts"), **code_reference(metric.path)},
         check_specs=[spec],
         automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
         freshness_policy=freshness,

@@ -9,6 +9,7 @@ import polars as pl
 from ..errors import SourceError
 from ..pipeline import Window, completeness_check, span, split
 from ..sources import load_datapoints, make_source
+from ..storage import Storage
 from ..timegrid import ceil_to_grid, floor_to_grid, utc_now
 from .automation import loading_condition
 from .checks import check_spec, emit_partition_checks
@@ -31,16 +32,16 @@ def load_range(mc: MetricContext, window: Window, now: datetime) -> tuple[dateti
     return start, max(start, min(window.end, complete_end))
 
 
-def datapoints_asset(mc: MetricContext, table_name: str) -> dg.AssetsDefinition:
+def datapoints_asset(mc: MetricContext, storage: Storage) -> dg.AssetsDefinition:
     metric = mc.metric
     spec = check_spec(mc, "datapoints", CHECK, "Fails when loaded points of the partition have no data.")
 
     @dg.asset(
         **mc.asset_args("datapoints", f"The metric on its {metric.interval} grid; missing intervals are NaN rows.",
-                        {"duckdb", "polars", "sql"}),
+                        {storage.kind, "polars", "sql"}),
         check_specs=[spec],
         automation_condition=loading_condition(mc.partitioning, metric.loading_delay_seconds),
-        metadata={INVALIDATES: "alert_state", **table_metadata("datapoints", table_name),
+        metadata={INVALIDATES: "alert_state", **table_metadata(storage, mc.ident, "datapoints"),
                   **code_reference(metric.path)},
     )
     def datapoints(context: dg.AssetExecutionContext):

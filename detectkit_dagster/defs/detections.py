@@ -13,7 +13,7 @@ from .metadata import add_partition_metadata, code_reference, table_metadata
 from .resources import STORAGE
 
 
-def detections_asset(mc: MetricContext, table_name: str) -> dg.AssetsDefinition:
+def detections_asset(mc: MetricContext, storage: Storage) -> dg.AssetsDefinition:
     metric = mc.metric
     detectors = build_detectors(metric)
     names = ", ".join(f"{d.detector_name} {d.detector_params}" for d in detectors) or "none configured"
@@ -22,19 +22,19 @@ def detections_asset(mc: MetricContext, table_name: str) -> dg.AssetsDefinition:
     # mapping: a mapping would pull every backfill forward by the length of the context.
     @dg.asset(
         **mc.asset_args("detections", f"One row per detector and grid point. Detectors: {names}.",
-                        {"duckdb", "polars", "numpy"}),
+                        {storage.kind, "polars", "numpy"}),
         deps=[mc.key("datapoints")],
         required_resource_keys={STORAGE},
         metadata={OWNED_KEYS: {"column": "detector_id", "keys": [d.detector_id for d in detectors]},
-                  INVALIDATES: "alert_state", **table_metadata("detections", table_name),
+                  INVALIDATES: "alert_state", **table_metadata(storage, mc.ident, "detections"),
                   **code_reference(metric.path)},
         automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
     )
     def detections(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
         windows = mc.windows(context)
         whole = span(windows)
-        storage: Storage = getattr(context.resources, STORAGE)
-        datapoints = storage.metric(mc.ident).read_range(
+        store = getattr(context.resources, STORAGE).metric(mc.ident)
+        datapoints = store.read_range(
             "datapoints", context_start(metric, detectors, whole.start), whole.end, schema=DATAPOINTS)
         frame = detect_range(metric, detectors, datapoints, windows)
         add_partition_metadata(context, _metadata(frame, detectors, windows, context.partition_keys))

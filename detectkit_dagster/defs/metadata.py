@@ -21,10 +21,10 @@ def add_partition_metadata(context: dg.AssetExecutionContext, metadata: Mapping[
         context.add_asset_metadata(dict(values), partition_key=key)
 
 
-def table_metadata(table: str, table_name: str) -> dict:
+def table_metadata(storage, key: str, table: str) -> dict:
     """Definition metadata of a stored table: its columns and where it lives."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in TABLE_SCHEMAS[table].items()])
-    return {"dagster/column_schema": schema, "dagster/table_name": table_name}
+    return {"dagster/column_schema": schema, "dagster/table_name": storage.table_name(key, table)}
 
 
 def code_reference(metric_path: Path | None) -> dict:

@@ -28,13 +28,10 @@ EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiproce
 
 
 def metric_assets(mc: MetricContext, storage) -> list[dg.AssetsDefinition]:
-    def table_name(table: str) -> str:
-        return storage.table_name(mc.ident, table)
-
     return [
-        datapoints_asset(mc, table_name("datapoints")),
-        detections_asset(mc, table_name("detections")),
-        alerts_asset(mc, table_name("alerts"), freshness_policy(mc)),
+        datapoints_asset(mc, storage),
+        detections_asset(mc, storage),
+        alerts_asset(mc, storage, freshness_policy(mc)),
         report_asset(mc),
     ]
 

@@ -71,6 +71,8 @@ class MetricStore(Protocol):
 class Storage(Protocol):
     """Where a project keeps the tables of all its metrics."""
 
+    kind: str  # the database, as Dagster's asset kinds name it (duckdb, postgres)
+
     def metric(self, key: str) -> MetricStore: ...
 
     def table_name(self, key: str, table: str) -> str:

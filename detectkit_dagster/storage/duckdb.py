@@ -162,6 +162,8 @@ class _Reader:
 class DuckDBStorage:
     """`<directory>/<metric key>.duckdb` per metric."""
 
+    kind = "duckdb"
+
     def __init__(self, directory: Path | str, connect: Connect = connect_with_backoff):
         self.directory = Path(directory)
         self._connect = connect

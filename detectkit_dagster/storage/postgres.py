@@ -335,6 +335,8 @@ def _outgoing(frame: pl.DataFrame, doing: str) -> tuple[pl.DataFrame, dict[str, 
 class PostgresStorage:
     """Every metric's tables in one PostgreSQL schema, shared by all machines that run the project."""
 
+    kind = "postgres"
+
     def __init__(self, dsn: str, schema: str = "detectkit", connect_timeout: int = 10, statement_timeout: int = 300):
         _name(schema)
         self.schema = schema
