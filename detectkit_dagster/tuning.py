@@ -26,7 +26,7 @@ from .errors import AutotuneError
 from .reporting import ReportInput, render_report, write_report
 from .reporting.files import write_atomic
 from .schemas import DATAPOINTS, DETECTIONS
-from .storage import open_storage
+from .storage import MetricStore
 from .timegrid import grid, utc_now
 
 LABEL_SUFFIXES = (".yml", ".yaml", ".json")
@@ -110,11 +110,11 @@ def find_labels(project: Project, metric: MetricConfig, explicit: Path | None = 
     return FoundLabels(None, "none (unsupervised)")
 
 
-def read_history(project: Project, metric: MetricConfig, start: datetime | None = None,
+def read_history(store: MetricStore, metric: MetricConfig, start: datetime | None = None,
                  end: datetime | None = None, max_points: int | None = None) -> pl.DataFrame:
     """Stored datapoints in [start, end) on the metric grid from the first to the last point
     with a value (never-loaded points are NaN), the most recent ``max_points`` of them."""
-    stored = open_storage(project).metric(metric.key).read_range("datapoints", start, end, schema=DATAPOINTS)
+    stored = store.read_range("datapoints", start, end, schema=DATAPOINTS)
     present = stored.filter(pl.col("value").is_not_nan() & pl.col("value").is_not_null())["timestamp"]
     if present.len() == 0:
         return stored.clear()
@@ -141,12 +141,12 @@ def original_document(metric: MetricConfig) -> dict:
     return data["metric"] if isinstance(data.get("metric"), dict) else data
 
 
-def tune_metric(project: Project, metric: MetricConfig, *, incidents: Path | None = None,
+def tune_metric(project: Project, metric: MetricConfig, store: MetricStore, *, incidents: Path | None = None,
                 start: datetime | None = None, end: datetime | None = None,
                 scoring: str | None = None) -> TuneRun:
     """Read the stored history and the labels, and tune (pure from there on)."""
     settings = TuneSettings.from_block(metric.autotune, scoring)
-    history = read_history(project, metric, start, end, settings.max_history or DEFAULT_HISTORY)
+    history = read_history(store, metric, start, end, settings.max_history or DEFAULT_HISTORY)
     if history.height == 0:
         raise AutotuneError(f"no stored datapoints for {metric.name!r}"
                             + (" in the chosen range" if start or end else "")

@@ -31,6 +31,7 @@ from ..errors import DetectkitError
 from ..reporting.files import write_atomic
 from ..reporting.page import plotly_js, script_json
 from ..timegrid import format_interval
+from ..storage import open_storage
 from ..tuning import find_labels, incidents_dir, parse_metric_labels, read_history, relative
 
 MAX_BODY = 5_000_000
@@ -75,7 +76,7 @@ class Labeler:
 
 def build_labeler(project: Project, metric: MetricConfig, start=None, end=None) -> Labeler:
     """The page data: the stored series (no history cap) and the labels autotune would use."""
-    history = read_history(project, metric, start, end)
+    history = read_history(open_storage(project).metric(metric.key), metric, start, end)
     if history.height == 0:
         raise DetectkitError(f"no stored datapoints for {metric.name!r}: materialize {metric.key}/datapoints first")
     try:

@@ -16,6 +16,7 @@ from ..autotune.decisions import HEADINGS
 from ..autotune.seasonality import format_grouping
 from ..tuning import TuneRun, relative, tune_metric, write_tuned, write_tuning_report
 from .context import MetricContext, readable_failures
+from .resources import STORAGE
 
 
 class AutotuneRunConfig(dg.Config):
@@ -50,13 +51,15 @@ def autotune_asset(mc: MetricContext) -> dg.AssetsDefinition:
         owners=list(metric.dagster.owners) or None,
         kinds={"python", "yaml"},
         deps=[mc.key("datapoints")],
+        required_resource_keys={STORAGE},
         pool=mc.pool,
     )
     def autotune(context: dg.AssetExecutionContext, config: AutotuneRunConfig) -> dg.MaterializeResult:
         if config.scoring is not None and config.scoring not in METRICS:
             raise dg.Failure(f"scoring {config.scoring!r} is not one of {', '.join(METRICS)}")
         with readable_failures(mc, "Autotune"):
-            run = tune_metric(project, metric, incidents=_path(project.root, config.incidents),
+            store = getattr(context.resources, STORAGE).metric(mc.ident)
+            run = tune_metric(project, metric, store, incidents=_path(project.root, config.incidents),
                               start=_time(config.start, "start"), end=_time(config.end, "end"),
                               scoring=config.scoring)
             written = report = None
