@@ -16,7 +16,7 @@ from ..autotune.decisions import HEADINGS
 from ..autotune.seasonality import format_grouping
 from ..tuning import TuneRun, relative, tune_metric, write_tuned, write_tuning_report
 from .context import MetricContext, readable_failures
-from .resources import STORAGE
+from .resources import STORAGE, project_storage
 
 
 class AutotuneRunConfig(dg.Config):
@@ -170,7 +170,7 @@ def materialize_autotune(mc: MetricContext, instance: dg.DagsterInstance, config
     the failure)."""
     [asset] = autotune_assets(mc)
     result = dg.materialize(
-        [asset], instance=instance, raise_on_error=False,
+        [asset], instance=instance, raise_on_error=False, resources={STORAGE: project_storage(mc.project)},
         run_config=dg.RunConfig(ops={asset.op.name: config},
                                 loggers={"console": {"config": {"log_level": "CRITICAL"}}}),  # failures are reported by the caller
     )
