@@ -1,18 +1,18 @@
 """`<metric>/alerts`: the events of every alert block, replayed over the stored detections."""
 
+from contextlib import ExitStack
 from datetime import timedelta
 
 import dagster as dg
 import polars as pl
 
-from ..pipeline import alert_check, build_detectors, replay_alerts, save_checkpoints, split
+from ..pipeline import alert_check, build_detectors, replay_alerts, save_alerts, split
 from ..schemas import DATAPOINTS, DETECTIONS
 from ..storage import Storage
 from ..timegrid import utc_now
 from .automation import downstream_condition
 from .checks import check_spec, emit_partition_checks
 from .context import MetricContext
-from .io_manager import OWNED_KEYS
 from .metadata import CHART_COLUMNS, add_partition_metadata, code_reference, partition_chart, table_metadata
 from .resources import STORAGE
 
@@ -32,13 +32,15 @@ def alerts_asset(mc: MetricContext, storage: Storage, freshness: dg.FreshnessPol
     rules = "; ".join(a.rule_text(len(detector_ids)) for a in metric.alerts) or "no alert blocks"
     spec = check_spec(mc, "alerts", CHECK, "Fails when an anomaly alert fired in the partition.")
 
+    args = mc.asset_args("alerts", f"Alert events (anomaly, recovery, no_data) per alert block. Rules: {rules}.",
+                         {storage.kind, "polars"})
+    args.pop("io_manager_key")  # the asset stores its events and replay state in one transaction
+
     @dg.asset(
-        **mc.asset_args("alerts", f"Alert events (anomaly, recovery, no_data) per alert block. Rules: {rules}.",
-                        {storage.kind, "polars"}),
+        **args,
         deps=[mc.key("detections")],
         required_resource_keys={STORAGE},
-        metadata={OWNED_KEYS: {"column": "config_id", "keys": [a.config_id for a in metric.alerts]},
-                  **table_metadata(storage, mc.ident, "alerts"), **code_reference(metric.path)},
+        metadata={**table_metadata(storage, mc.ident, "alerts"), **code_reference(metric.path)},
         check_specs=[spec],
         automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
         freshness_policy=freshness,
@@ -47,26 +49,28 @@ def alerts_asset(mc: MetricContext, storage: Storage, freshness: dg.FreshnessPol
         windows = mc.windows(context)
         store = getattr(context.resources, STORAGE).metric(mc.ident)
         run = replay_alerts(metric, detector_ids, store, windows, utc_now(), dispatch_max_age(mc))
-        replay = (f"resumed from the state stored at {windows[0].start}" if run.resumed
-                  else "from the first stored point (no valid stored state)")
-        context.log.info("%s: alert replay %s", mc.name, replay)
+        save_alerts(store, metric, run, windows)  # stored before the materializations dispatch reads
         by_key = dict(zip(context.partition_keys, split(run.events, windows)))
         metadata = {key: _metadata(events) for key, events in by_key.items()}
-        metadata[context.partition_keys[-1]]["replay"] = replay
+        metadata[context.partition_keys[-1]]["replay"] = (
+            f"resumed from the state stored at {windows[0].start}" if run.resumed
+            else "from the first stored point (no valid stored state)")
         add_partition_metadata(context, metadata)
-        yield dg.Output(run.events)
-        save_checkpoints(store, run, windows)
-        windows_by_key = dict(zip(context.partition_keys, windows))
-        with store.reading() as reader:
+        yield dg.MaterializeResult()
+        outcomes = {key: alert_check(metric, events) for key, events in by_key.items()}
+        with ExitStack() as opened:
+            windows_by_key, readers = dict(zip(context.partition_keys, windows)), []
 
             def chart(key: str, _) -> dict:
+                """A failing partition's chart, read when there is one (one connection for all)."""
+                if not readers:
+                    readers.append(opened.enter_context(store.reading()))
                 window = windows_by_key[key]
-                datapoints = reader.read_range("datapoints", window.start, window.end, schema=DATAPOINTS)
-                detections = reader.read_range("detections", window.start, window.end, schema=DETECTIONS,
-                                               columns=CHART_COLUMNS)
+                datapoints = readers[0].read_range("datapoints", window.start, window.end, schema=DATAPOINTS)
+                detections = readers[0].read_range("detections", window.start, window.end, schema=DETECTIONS,
+                                                   columns=CHART_COLUMNS)
                 return {"chart": partition_chart(datapoints, detections, by_key[key])}
 
-            outcomes = {k: alert_check(metric, e) for k, e in by_key.items()}
             yield from emit_partition_checks(context, spec, outcomes, chart)
 
     return alerts

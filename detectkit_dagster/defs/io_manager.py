@@ -16,7 +16,7 @@ import polars as pl
 
 from ..pipeline import stale_after
 from ..schemas import TABLE_ORDER, TABLE_SCHEMAS
-from ..storage import Storage
+from ..storage import Storage, Write
 from .context import naive_window
 
 OWNED_KEYS = "detectkit/owned_keys"
@@ -33,11 +33,12 @@ class MetricTablesIOManager(dg.IOManager):
         store, table = self.storage.metric(context.asset_key.path[0]), context.asset_key.path[-1]
         start, end = _window(context)
         meta = context.definition_metadata or {}
-        if meta.get(INVALIDATES):
-            derived = meta[INVALIDATES]
-            store.replace_range(derived, pl.DataFrame(schema=TABLE_SCHEMAS[derived]), stale_after(start), None)
         owned = meta.get(OWNED_KEYS)
-        store.replace_range(table, obj, start, end, scope=(owned["column"], owned["keys"]) if owned else None)
+        writes = [Write(table, obj, start, end, scope=(owned["column"], owned["keys"]) if owned else None)]
+        if meta.get(INVALIDATES):  # in the same transaction: never rows without their derived state gone
+            derived = meta[INVALIDATES]
+            writes.insert(0, Write(derived, pl.DataFrame(schema=TABLE_SCHEMAS[derived]), stale_after(start), None))
+        store.replace_ranges(writes)
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         store, table = self.storage.metric(context.asset_key.path[0]), context.asset_key.path[-1]

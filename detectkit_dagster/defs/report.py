@@ -48,7 +48,6 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
             page = report_input(project.config.name, metric, store, window.end, utc_now())
             file = write_report(page, project.reports_dir, key, project.config.report_self_contained)
             metadata[key] = _metadata(file, project, page, window)
-            context.log.info("report for %s written to %s", key, file.path)
         add_partition_metadata(context, metadata)
         return dg.MaterializeResult()
 

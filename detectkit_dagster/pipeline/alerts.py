@@ -22,7 +22,7 @@ import polars as pl
 
 from ..alerting import ReplayState, mark_delivery, replay_blocks_with_state
 from ..schemas import ALERT_STATE, ALERTS, DATAPOINTS, DETECTIONS, TS
-from ..storage import MetricStore
+from ..storage import MetricStore, Write
 from .windows import Window, span
 
 if TYPE_CHECKING:
@@ -95,12 +95,15 @@ def _read(reader, start: datetime, end: datetime, detector_ids: Sequence[str]) -
     return datapoints, detections.filter(pl.col("detector_id").is_in(list(detector_ids)))
 
 
-def save_checkpoints(store: MetricStore, run: AlertRun, windows: Sequence[Window]) -> None:
-    """Replace the run's checkpoints (and any stale one in between) of its blocks."""
-    if run.checkpoints.height:
-        keys = run.checkpoints["state_key"].unique().to_list()
-        store.replace_range(STATE_TABLE, run.checkpoints, windows[-1].start, windows[-1].end + _MS,
-                            scope=("state_key", keys))
+def save_alerts(store: MetricStore, metric: "MetricConfig", run: AlertRun, windows: Sequence[Window]) -> None:
+    """The run's events and checkpoints of its blocks, in one transaction."""
+    whole, last = span(list(windows)), windows[-1]
+    owned = ("config_id", [a.config_id for a in metric.alerts])
+    keys = run.checkpoints["state_key"].unique().to_list()
+    store.replace_ranges([
+        Write("alerts", run.events, whole.start, whole.end, scope=owned),
+        Write(STATE_TABLE, run.checkpoints, last.start, whole.end + _MS, scope=("state_key", keys)),
+    ])
 
 
 def stale_after(start: datetime | None) -> datetime | None:

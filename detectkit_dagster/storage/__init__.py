@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config.project import PostgresStore
-from .base import MetricStore, Storage
+from .base import MetricStore, Storage, Write
 from .duckdb import ArrowStream, Connect, DuckDBMetricStore, DuckDBStorage, connect_with_backoff
 
 if TYPE_CHECKING:
@@ -24,4 +24,4 @@ def open_storage(project: "Project", duckdb_connect: Connect = connect_with_back
     return DuckDBStorage(project.storage_dir, duckdb_connect)
 
 
-__all__ = ["ArrowStream", "DuckDBMetricStore", "DuckDBStorage", "MetricStore", "Storage", "open_storage"]
+__all__ = ["ArrowStream", "DuckDBMetricStore", "DuckDBStorage", "MetricStore", "Storage", "Write", "open_storage"]

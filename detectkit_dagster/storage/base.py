@@ -2,13 +2,15 @@
 
 Every backend keeps the same contract: a write replaces exactly the rows of its time range
 (and, when scoped, of its keys) in one transaction, so a re-run leaves one copy and a failed
-write leaves the previous rows; new columns are added on write; reads return rows ordered as
-asked, or an empty frame with the given schema when nothing is stored.
+write leaves the previous rows; several writes (to several tables) can share the transaction;
+new columns are added on write; reads return rows ordered as asked, or an empty frame with the
+given schema when nothing is stored.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ContextManager, Protocol, Sequence
 
@@ -44,6 +46,19 @@ def range_clauses(column: str, start: datetime | None, end: datetime | None, sco
     return clauses, params
 
 
+@dataclass(frozen=True)
+class Write:
+    """Replace the rows of `table` with start <= column < end (of the scope's keys) by `frame`;
+    an empty frame just deletes them."""
+
+    table: str
+    frame: pl.DataFrame
+    start: datetime | None
+    end: datetime | None
+    column: str = "timestamp"
+    scope: Scope | None = None
+
+
 class Reader(Protocol):
     def read_range(self, table: str, start: datetime | None = None, end: datetime | None = None,
                    column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",),
@@ -58,6 +73,9 @@ class MetricStore(Protocol):
 
     def replace_range(self, table: str, frame: pl.DataFrame, start: datetime | None, end: datetime | None,
                       column: str = "timestamp", scope: Scope | None = None) -> None: ...
+
+    def replace_ranges(self, writes: Sequence[Write]) -> None:
+        """Several writes in one transaction: all of them happen, or none."""
 
     def read_range(self, table: str, start: datetime | None = None, end: datetime | None = None,
                    column: str = "timestamp", order_by: tuple[str, ...] = ("timestamp",),

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from ..errors import StorageError
-from .base import Scope, quoted as _ident, range_clauses
+from .base import Scope, Write, quoted as _ident, range_clauses
 
 LOCK_WAIT_SECONDS = 60.0
 # A metric's tables are small next to what DuckDB assumes by default (80% of RAM, a thread per
@@ -64,19 +64,18 @@ class DuckDBMetricStore:
         With `scope=(key_column, keys)` only rows of those keys are replaced: rows of detectors
         or alert blocks no longer configured stay until they are cleaned on purpose.
         """
-        for name in (table, column, *frame.columns, *(scope[:1] if scope else ())):
-            _ident(name)
+        self.replace_ranges([Write(table, frame, start, end, column, scope)])
+
+    def replace_ranges(self, writes: Sequence[Write]) -> None:
+        for write in writes:
+            for name in (write.table, write.column, *write.frame.columns, *(write.scope[:1] if write.scope else ())):
+                _ident(name)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._open(f"cannot write {table}") as con:
-            con.register("incoming", ArrowStream(frame))
+        with self._open(f"cannot write {', '.join(w.table for w in writes)}") as con:
             con.begin()
             try:
-                con.execute(f"CREATE TABLE IF NOT EXISTS {_ident(table)} AS SELECT * FROM incoming LIMIT 0")
-                _add_new_columns(con, table)
-                where, params = _range_filter(column, start, end, scope)
-                con.execute(f"DELETE FROM {_ident(table)}{where}", params)
-                if frame.height:
-                    con.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM incoming")
+                for write in writes:
+                    _replace(con, write)
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -113,7 +112,7 @@ class DuckDBMetricStore:
         if not self.path.exists():
             return []
         with self._open("cannot list the tables") as con:
-            return [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+            return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
 
     def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int:
         """Delete rows whose `column` is not in `keep` (orphans of removed config); returns the count."""
@@ -144,8 +143,7 @@ class _Reader:
         if self._con is None:
             return empty
         if self._tables is None:
-            self._tables = {r[0] for r in self._con.execute(
-                "SELECT table_name FROM information_schema.tables").fetchall()}
+            self._tables = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if table not in self._tables:
             return empty
         where, params = _range_filter(column, start, end)
@@ -186,13 +184,20 @@ class ArrowStream:
         return self._frame.__arrow_c_stream__(requested_schema)
 
 
-def _add_new_columns(con, table: str) -> None:
-    existing = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
-    types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM incoming").fetchall()}
-    for name in types:
-        if name not in existing:
-            con.execute(f"ALTER TABLE {_ident(table)} ADD COLUMN {_ident(name)} {types[name]}")
+def _replace(con, write: Write) -> None:
+    table = _ident(write.table)
+    con.register("incoming", ArrowStream(write.frame))
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+    existing = {column[0] for column in con.execute(f"SELECT * FROM {table} LIMIT 0").description}
+    if set(write.frame.columns) - existing:  # schema evolution: columns the frame brings
+        for name, kind, *_ in con.execute("DESCRIBE SELECT * FROM incoming").fetchall():
+            if name not in existing:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(name)} {kind}")
+    where, params = _range_filter(write.column, write.start, write.end, write.scope)
+    con.execute(f"DELETE FROM {table}{where}", params)
+    if write.frame.height:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+    con.unregister("incoming")
 
 
 def _range_filter(column: str, start: datetime | None, end: datetime | None, scope: Scope | None = None

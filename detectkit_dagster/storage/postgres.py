@@ -21,7 +21,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import StorageError
-from .base import Scope, quoted, range_clauses
+from .base import Scope, Write, quoted, range_clauses
 
 METRIC_COLUMN = "metric_key"
 CATALOG = "metric_tables"
@@ -133,26 +133,37 @@ class PostgresMetricStore:
     ) -> None:
         """Atomically replace this metric's rows with start <= column < end (all of them when
         unbounded), of the scope's keys only when scoped."""
-        qualified = self._table(table)
-        frame, types = _outgoing(frame, f"cannot write {table} of metric {self.metric}")
-        for name in (column, *(scope[:1] if scope else ())):
-            _name(name)
-        where, params = self._filter(column, start, end, scope)
-        names = ", ".join(_name(c) for c in [*frame.columns, METRIC_COLUMN])
-        with self._server.transaction(f"cannot write {table} of metric {self.metric}") as cur:
+        self.replace_ranges([Write(table, frame, start, end, column, scope)])
+
+    def replace_ranges(self, writes: Sequence[Write]) -> None:
+        doing = f"cannot write {', '.join(w.table for w in writes)} of metric {self.metric}"
+        prepared = []
+        for write in writes:
+            frame, types = _outgoing(write.frame, doing)
+            for name in (write.column, *(write.scope[:1] if write.scope else ())):
+                _name(name)
+            prepared.append((write, frame, types))
+        with self._server.transaction(doing) as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [self._lock])
-            self._prepare(cur, table, types, column)
-            cur.execute(f"DELETE FROM {qualified}{where}", params)
-            if frame.height:
-                with cur.copy(f"COPY {qualified} ({names}) FROM STDIN (FORMAT csv)") as copy:
-                    for part in frame.with_columns(pl.lit(self.metric).alias(METRIC_COLUMN)).iter_slices(COPY_ROWS):
-                        copy.write(part.write_csv(include_header=False, quote_style="non_numeric",
-                                                  datetime_format="%Y-%m-%d %H:%M:%S%.3f", date_format="%Y-%m-%d"))
-            known = self._columns(cur, table) or []
-            cur.execute(
-                f"INSERT INTO {self._catalog} (metric_key, table_name, columns) VALUES (%s, %s, %s) "
-                "ON CONFLICT (metric_key, table_name) DO UPDATE SET columns = excluded.columns",
-                [self.metric, table, known + [c for c in frame.columns if c not in known]])
+            for write, frame, types in prepared:
+                self._replace(cur, write, frame, types)
+
+    def _replace(self, cur, write: Write, frame: pl.DataFrame, types: dict[str, str]) -> None:
+        table, qualified = write.table, self._table(write.table)
+        self._prepare(cur, table, types, write.column)
+        where, params = self._filter(write.column, write.start, write.end, write.scope)
+        cur.execute(f"DELETE FROM {qualified}{where}", params)
+        if frame.height:
+            names = ", ".join(_name(c) for c in [*frame.columns, METRIC_COLUMN])
+            with cur.copy(f"COPY {qualified} ({names}) FROM STDIN (FORMAT csv)") as copy:
+                for part in frame.with_columns(pl.lit(self.metric).alias(METRIC_COLUMN)).iter_slices(COPY_ROWS):
+                    copy.write(part.write_csv(include_header=False, quote_style="non_numeric",
+                                              datetime_format="%Y-%m-%d %H:%M:%S%.3f", date_format="%Y-%m-%d"))
+        known = self._columns(cur, table) or []
+        cur.execute(
+            f"INSERT INTO {self._catalog} (metric_key, table_name, columns) VALUES (%s, %s, %s) "
+            "ON CONFLICT (metric_key, table_name) DO UPDATE SET columns = excluded.columns",
+            [self.metric, table, known + [c for c in frame.columns if c not in known]])
 
     def _prepare(self, cur, table: str, types: dict[str, str], column: str) -> None:
         """Create the schema, the table, its new columns and an index on (metric_key, column)

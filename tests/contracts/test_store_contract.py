@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
+from detectkit_dagster.storage import Write
 from detectkit_dagster.errors import StorageError
 from detectkit_dagster.schemas import DATAPOINTS, DETECTIONS
 from support.stores import DAY, day_rows, open_spec, write_rounds
@@ -272,3 +273,17 @@ def test_concurrent_writers_in_two_processes_never_interleave(spec, store):
         assert per_day["markers"].to_list() == [1] * days
     final = snapshots[-1]
     assert set(final["value"].unique()) <= {-1.0} | {w * 1000.0 + r for w in (1, 2) for r in range(rounds)}
+
+
+def test_writes_to_several_tables_happen_together_or_not_at_all(store):
+    store.replace_ranges([Write("datapoints", hourly(START, 24), None, None),
+                          Write("alert_state", hourly(START, 2).rename({"value": "level"}), None, None)])
+    bad = hourly(START, 24).with_columns(pl.Series("value", ["x"] * 24))
+    with pytest.raises(StorageError):
+        store.replace_ranges([Write("alert_state", hourly(START, 0).rename({"value": "level"}), START, None),
+                              Write("datapoints", bad, START, START + DAY)])
+    assert store.read_range("alert_state").height == 2  # the first write rolled back with the second
+    store.replace_ranges([Write("alert_state", hourly(START, 0).rename({"value": "level"}), START, None),
+                          Write("datapoints", hourly(START, 24).with_columns(pl.col("value") + 1), START, START + DAY)])
+    assert store.read_range("alert_state").height == 0
+    assert store.read_range("datapoints")["value"].to_list() == (hourly(START, 24)["value"] + 1).to_list()
