@@ -38,7 +38,8 @@ def loading_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
 
 def downstream_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
     """Dagster's eager, over the same partitions loading may request."""
-    return AC.eager().replace("in_latest_time_window", _newest_two(partitioning, delay_seconds))
+    return AC.eager().replace("in_latest_time_window", _newest_two(partitioning, delay_seconds)).with_label(
+        "eager, over the newest partition and the one being closed")
 
 
 def automation_sensor(asset_keys: Iterable[dg.AssetKey]) -> dg.AutomationConditionSensorDefinition:

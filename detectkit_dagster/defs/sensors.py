@@ -44,7 +44,7 @@ def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger
     """One tick of dispatch: catch up on recorded sends, queue new events, send what is due."""
     now = utc_now()
     report = PassReport()
-    _catch_up(instance, ledger)
+    _catch_up(instance, project, ledger)
     report.queued = _queue_new_events(instance, project, ledger, now)
 
     def record(outcome: Outcome) -> None:
@@ -57,34 +57,38 @@ def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger
     return report
 
 
-def _records(instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after: int | None):
+def _records(fetch, key: dg.AssetKey, after: int | None):
+    """Event records of one asset after a storage id, oldest first, page by page."""
+    cursor = None
     while True:
-        page = instance.get_event_records(
-            dg.EventRecordsFilter(event_type=event_type, after_cursor=after), limit=PAGE, ascending=True)
-        yield from page
-        if len(page) < PAGE:
+        page = fetch(dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=PAGE, cursor=cursor,
+                     ascending=True)
+        yield from page.records
+        if not page.has_more:
             return
-        after = page[-1].storage_id
+        cursor = page.cursor
 
 
-def _catch_up(instance: dg.DagsterInstance, ledger: Ledger) -> None:
+def _catch_up(instance: dg.DagsterInstance, project: Project, ledger: Ledger) -> None:
     """Sends recorded by earlier ticks (also by a tick whose cursor was never saved)."""
-    for record in _records(instance, dg.DagsterEventType.ASSET_OBSERVATION, ledger.recorded_after):
-        meta = record.asset_observation.metadata if record.asset_observation else {}
-        if DISPATCH in meta and meta["outcome"].value == "sent":
-            ledger.mark_sent(meta[DISPATCH].value, meta["at"].value)
-        ledger.recorded_after = record.storage_id
+    for metric in project.metrics:
+        for record in _records(instance.fetch_observations, dg.AssetKey([metric.key, "alerts"]),
+                               ledger.recorded_after.get(metric.key)):
+            meta = record.asset_observation.metadata
+            if DISPATCH in meta and meta["outcome"].value == "sent":
+                ledger.mark_sent(meta[DISPATCH].value, meta["at"].value)
+            ledger.recorded_after[metric.key] = record.storage_id
 
 
 def _queue_new_events(instance: dg.DagsterInstance, project: Project, ledger: Ledger, now) -> int:
     queued = 0
-    for record in _records(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, ledger.after):
-        materialization = record.asset_materialization
-        key = materialization.asset_key.path if materialization else []
-        entry = materialization.metadata.get(EVENTS_TO_SEND) if materialization else None
-        if entry is not None and len(key) == 2 and key[1] == "alerts":
-            queued += collect(project, ledger, key[0], entry.value, now)
-        ledger.after = record.storage_id
+    for metric in project.metrics:
+        for record in _records(instance.fetch_materializations, dg.AssetKey([metric.key, "alerts"]),
+                               ledger.after.get(metric.key)):
+            entry = record.asset_materialization.metadata.get(EVENTS_TO_SEND)
+            if entry is not None:
+                queued += collect(project, ledger, metric.key, entry.value, now)
+            ledger.after[metric.key] = record.storage_id
     return queued
 
 

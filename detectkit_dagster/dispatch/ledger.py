@@ -44,10 +44,10 @@ class Delivery:
 
 @dataclass
 class Ledger:
-    after: int | None = None  # the last alert materialization seen (event-log storage id)
+    after: dict[str, int] = field(default_factory=dict)  # metric -> last alerts materialization seen
     pending: dict[str, Delivery] = field(default_factory=dict)
     sent: dict[str, str] = field(default_factory=dict)  # delivery key -> sent at (ISO)
-    recorded_after: int | None = None  # last seen durable send record (event-log storage id)
+    recorded_after: dict[str, int] = field(default_factory=dict)  # metric -> last send record seen
 
     def add(self, metric: str, event: dict, channels: list[str]) -> int:
         """Queue an event for each channel unless already queued or sent; returns how many."""
@@ -91,7 +91,5 @@ class Ledger:
     def from_dict(cls, data: dict | None) -> "Ledger":
         data = data or {}
         pending = {k: Delivery(**d) for k, d in data.get("pending", {}).items()}
-        after = data.get("after")
-        if isinstance(after, dict):  # one position per metric, as earlier versions kept it
-            after = min(after.values(), default=None)
-        return cls(after, pending, dict(data.get("sent", {})), data.get("recorded_after"))
+        return cls(dict(data.get("after") or {}), pending, dict(data.get("sent", {})),
+                   dict(data.get("recorded_after") or {}))

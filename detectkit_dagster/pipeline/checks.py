@@ -29,7 +29,11 @@ def alert_check(metric: "MetricConfig", events: pl.DataFrame) -> CheckOutcome:
     fired = events.filter((pl.col("kind") == "anomaly") & pl.col("alert_index").is_in(enabled))
     rules = [alert.rule_text() for alert in metric.alerts]
     if fired.height == 0:
-        return CheckOutcome(True, "WARN", "no anomaly alert fired", {"rules": rules, "anomaly_alerts": 0})
+        # A pass carries the severity a failure could have, so the UI colours the check the same way.
+        could_error = metric.dagster.check_severity == "ERROR" or any(
+            metric.alerts[i].check_severity == "ERROR" for i in enabled)
+        return CheckOutcome(True, "ERROR" if could_error else "WARN", "no anomaly alert fired",
+                            {"rules": rules, "anomaly_alerts": 0})
     blocks = {int(i) for i in fired["alert_index"]}
     error = metric.dagster.check_severity == "ERROR" or any(
         metric.alerts[i].check_severity == "ERROR" for i in blocks)
