@@ -136,3 +136,34 @@ def test_a_frozen_server_fails_the_materialization_naming_the_metric(pg_project,
     # The server stopped before the run: the connect or the query deadline, whichever comes first.
     assert "did not finish within 2 s" in failure or "connection timeout expired" in failure
     assert not MetricStore(pg_project.storage_dir, "pg_orders").tables()
+
+
+@pytest.mark.parametrize("broken, attempts", [("port", 3), ("query", 1)])
+def test_a_source_that_may_come_back_is_retried_and_a_wrong_query_is_not(pg_project, monkeypatch, broken, attempts):
+    from detectkit_dagster.defs import datapoints as datapoints_module
+
+    monkeypatch.setattr(datapoints_module, "RETRY_WAIT_SECONDS", 0)
+    if broken == "port":  # refused: the server may be restarting
+        monkeypatch.setenv("TEST_PG_PORT", str(free_port()))
+    else:
+        text = (pg_project.root / "metrics" / "pg_orders.yml").read_text()
+        pg_project.metric("pg_orders", text.replace("sum(amount)", "sum(no_such_column)"))
+    loaded = load_project(pg_project.root)
+    mc = MetricContext(loaded, loaded.metrics[0])
+    assets = [a for a in metric_definitions(mc).assets if a.key == mc.key("datapoints")]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(assets, instance=instance, partition_key="2024-03-01",
+                                resources=shared_resources(loaded), run_config=QUIET, raise_on_error=False)
+    assert not result.success
+    starts = [e for e in result.all_events if e.event_type_value in ("STEP_START", "STEP_RESTARTED")]
+    assert len(starts) == attempts
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "pg_orders" in failure.step_failure_data.user_failure_data.description
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

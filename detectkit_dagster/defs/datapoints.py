@@ -21,6 +21,7 @@ CHECK = "complete"
 # Transient source failures (a connection refused, a timeout) retry with backoff; a wrong query
 # or wrong data fail at once.
 RETRIES = 2
+RETRY_WAIT_SECONDS = 10  # doubled on each attempt
 
 
 def load_range(mc: MetricContext, window: Window, now: datetime) -> tuple[datetime, datetime]:
@@ -69,10 +70,10 @@ def _retrying_transient(context: dg.AssetExecutionContext):
         yield
     except SourceError as exc:
         attempt = context.retry_number
-        if not getattr(exc, "retryable", False) or attempt >= RETRIES:
+        if not exc.retryable or attempt >= RETRIES:
             raise
         context.log.warning("loading failed (attempt %d of %d): %s; retrying", attempt + 1, RETRIES + 1, exc)
-        raise dg.RetryRequested(max_retries=RETRIES, seconds_to_wait=10 * 2 ** attempt) from None
+        raise dg.RetryRequested(max_retries=RETRIES, seconds_to_wait=RETRY_WAIT_SECONDS * 2 ** attempt) from None
 
 
 def _partition_metadata(rows: pl.DataFrame, outcome) -> dict:

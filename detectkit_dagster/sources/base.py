@@ -124,7 +124,7 @@ class Deadline:
 
     def timed_out(self) -> SourceError:
         return SourceError(f"query on {self.label} did not finish within {self.seconds:g} s "
-                           "(query_timeout of the profile); the server may be down or overloaded")
+                           "(query_timeout of the profile); the server may be down or overloaded", retryable=True)
 
 
 def _quietly(interrupt: Callable[[], None]) -> None:
@@ -215,7 +215,8 @@ def fetch_bounded(*, label: str, timeout: float, connect: Callable, query: Calla
             try:
                 conn = connect()
             except errors as exc:
-                raise _failure(deadline, f"cannot connect to {label}", safe_error(exc, secrets, describe)) from None
+                raise _failure(deadline, f"cannot connect to {label}", safe_error(exc, secrets, describe),
+                               retryable=True) from None
             fd = fileno(conn)
             deadline.on_expiry(lambda: shut_down(fd))
             try:
@@ -231,5 +232,6 @@ def fetch_bounded(*, label: str, timeout: float, connect: Callable, query: Calla
                 pass
 
 
-def _failure(deadline: Deadline, what: str, detail: str) -> SourceError:
-    return deadline.timed_out() if deadline.expired else SourceError(f"{what}: {detail}")
+def _failure(deadline: Deadline, what: str, detail: str, retryable: bool = False) -> SourceError:
+    """A deadline or a refused connection may pass on the next attempt; a failed query will not."""
+    return deadline.timed_out() if deadline.expired else SourceError(f"{what}: {detail}", retryable)
