@@ -3,25 +3,31 @@
 The rule is sequential -- the band of a point depends on the clamps before it -- but clamps
 are rare, so the engine computes every band at once from the raw values and then walks the
 flags in time order. A clamp at row ``r`` can only change the rows whose window holds ``r``
-(the next ``window`` rows); those are brought up to date before the next flag is looked for.
-Updating them is cheap for the common cases:
+(the next ``window`` rows). A walk (one per kind of statistics) keeps those up to date:
 
-* order statistics (MAD, IQR) with equal weights: replacing one value leaves a quantile
-  unchanged when the old and the new value both lie beyond the order statistics it
-  interpolates between; counting ranks in the window proves that for most rows, and only
-  the others are recomputed;
-* moments (z-score) with equal weights: mean and sum of squares of the window and of the
-  seasonal group holding the row follow from the replaced value in closed form;
-* autoreg: the fit's sums follow in closed form too, but every fit must be solved again; that
-  is deferred until the walk reaches the row, so inside an incident only the next row is.
+* order statistics (MAD, IQR) with equal weights, no seasonality: at each clamp, replacing one
+  value leaves a quantile unchanged when the old and the new value both lie beyond the order
+  statistics it interpolates between; counting ranks in the window proves that for most rows,
+  and only the others are recomputed (``RankSettle``);
+* moments (z-score) with equal weights: the mean and standard deviation of the window and of
+  the seasonal group follow from the replaced value in closed form; at each clamp for short
+  windows (``MomentSettle``), or, for long ones, only when the walk reaches a row, from the
+  unclamped statistics and the clamps its window and groups hold (``DeferredMoments``);
+* autoreg (``autoreg.py``): likewise, the fit's sums follow in closed form when the walk
+  reaches the row, and only then is the fit solved;
+* anything else (weights, detrend, order statistics with seasonality): a row whose window
+  holds a clamp is computed again from the clamped values when the walk reaches it
+  (``Recompute``).
 
-Anything else (weights, detrend, order statistics with seasonality) recomputes the affected
-rows. Because every row depends only on rows before it, the walk gives exactly the
-sequential result (tests compare it with a per-point implementation).
+Deferring means each row is brought up to date once, when it is looked at (inside an incident
+only the next row is), not once per clamp in its window. Because every row depends only on
+rows before it, the walk gives exactly the sequential result (tests compare it with a
+per-point implementation).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -29,6 +35,9 @@ import numpy as np
 from detectkit_dagster.detection.evaluation import reweigh
 
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
+# From this window size on, z-score clamps are deferred: settling one at once costs the whole
+# window, deferring costs the rows the walk looks at (but more numpy calls per clamp).
+DEFER_FROM = 2048
 
 
 def next_true(mask: np.ndarray, start: int) -> int:
@@ -44,16 +53,16 @@ def next_true(mask: np.ndarray, start: int) -> int:
 
 
 def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
-          update: Callable[[np.ndarray, np.ndarray, int, float, float], None],
-          reband: Callable[[np.ndarray], None] | None = None,
+          update: Callable[[np.ndarray, int, float, float, slice], None],
+          reband: Callable[[np.ndarray, slice], None] | None = None,
           write_back: Callable[[int, float], float] | None = None) -> np.ndarray:
     """Walk the flags of the evaluated rows ``q`` in order, clamping each; returns which were.
 
-    A clamp at row r changes rows r + 1 .. r + ``reach``. ``update(work, at, row, before,
-    after)`` must bring what positions ``at`` depend on up to date after ``work[row]`` changed
-    from ``before`` to ``after``; ``reband(at)`` (when given) then recomputes their bands,
-    which is deferred until the walk reaches them: inside an incident only the next row is
-    needed. ``write_back(row, bound)`` may adjust the value written.
+    A clamp at row r changes rows r + 1 .. r + ``reach``. ``update(work, row, before, after,
+    positions)`` is told that ``work[row]`` went from ``before`` to ``after`` (``positions``: the
+    slice of positions it can change). Without ``reband`` it must bring their bands up to date
+    at once; with it, ``reband(work, positions)`` brings the bands of a slice of positions up to
+    date when the walk reaches them. ``write_back(row, bound)`` may adjust the value written.
     """
     work = processed.copy()
     x = processed[q]
@@ -70,29 +79,30 @@ def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
         before = float(work[row])
         work[row] = after
         clamped[k] = True
-        stop = int(np.searchsorted(q, row + reach, "right"))
+        stop = int(q.searchsorted(row + reach, "right"))
         if stop > k + 1:
-            update(work, np.arange(k + 1, stop), row, before, after)
+            update(work, row, before, after, slice(k + 1, stop))
         stale_end = max(stale_end, stop)
-        k = _next_flag(x, bands, flag, expected, k + 1, stale_end, reband)
+        k = _next_flag(work, x, bands, flag, expected, k + 1, stale_end, reband)
     return clamped
 
 
-def _next_flag(x, bands, flag, expected, start: int, stale_end: int, reband) -> int:
+def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reband) -> int:
     """The next flagged position from ``start``; stale bands are recomputed up to the next
     position that was flagged before the walk (a good guess of where to stop)."""
     position = start
     while position < stale_end:
-        later = np.searchsorted(expected, position)
-        guess = expected[later] if reband is not None and later < len(expected) else stale_end
-        end = int(min(stale_end, max(guess + 1, position + 1)))
-        at = np.arange(position, end)
+        end = stale_end
         if reband is not None:
-            reband(at)
+            later = int(expected.searchsorted(position))
+            if later < len(expected):
+                end = min(stale_end, max(int(expected[later]) + 1, position + 1))
+            reband(work, slice(position, end))
+        at = slice(position, end)
         flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
-        hit = np.flatnonzero(flag[at])
-        if hit.size:
-            return position + int(hit[0])
+        hit = flag[at].argmax()
+        if flag[position + hit]:
+            return position + int(hit)
         position = end
     return next_true(flag, position)
 
@@ -107,8 +117,64 @@ def in_window(clamped: np.ndarray, q: np.ndarray, length: int, window: int) -> n
     return out
 
 
-def _equal_weights(params: dict) -> bool:
+def equal_weights(params: dict) -> bool:
     return params["window_weights"] is None and params["detrend"] is None
+
+
+class _Walk:
+    """What every windowed walk shares: the detector, its statistics, the bands, and a way to
+    compute positions again from the clamped values (``reassess(work, at)``)."""
+
+    reband = None  # eager unless a walk defers
+
+    def __init__(self, detector, ev, bands, reassess):
+        self.detector, self.ev, self.bands, self.reassess = detector, ev, bands, reassess
+        self.window = detector.params["window_size"]
+
+    def assign_bands(self, at) -> None:
+        self.bands.assign(at, self.detector._bands({name: values[at] for name, values in self.ev.adjusted.items()}))
+
+
+class Recompute(_Walk):
+    """Any statistics: a position whose window holds a clamp is computed again from the clamped
+    values when the walk reaches it."""
+
+    def __init__(self, detector, ev, bands, reassess):
+        super().__init__(detector, ev, bands, reassess)
+        self.last = -1  # row of the latest clamp
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        self.last = row
+
+    def reband(self, work, span: slice) -> None:
+        held = np.flatnonzero(self.ev.q[span] - self.window <= self.last)  # every clamp is before them
+        if held.size:
+            self.reassess(work, held + span.start)
+        self.assign_bands(span)
+
+
+class RankSettle(_Walk):
+    """Order statistics with equal weights and no seasonality: at each clamp, the rows whose
+    quantiles it may change are found by counting ranks and recomputed (``settle_order_stats``)."""
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        at = np.arange(span.start, span.stop)
+        stale = settle_order_stats(self.detector, work, self.ev, at, row, before, after)
+        if stale.size:
+            self.reassess(work, stale)
+        self.assign_bands(at)
+
+
+class MomentSettle(_Walk):
+    """Moments with equal weights: at each clamp, the mean and standard deviation (ddof 1) of
+    every window holding the row, and of its seasonal group, follow in closed form."""
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        at = np.arange(span.start, span.stop)
+        stale = settle_moments(self.detector, self.ev, at, row, before, after)
+        if stale.size:
+            self.reassess(work, stale)
+        self.assign_bands(at)
 
 
 def _replaced(n, mean, std, before: float, after: float):
@@ -122,7 +188,7 @@ def _replaced(n, mean, std, before: float, after: float):
 def settle_moments(detector, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
     """Replace ``before`` by ``after`` in the mean and standard deviation (ddof 1) of each window,
     and of each seasonal group holding the row; then re-derive the adjusted statistics."""
-    if not (_equal_weights(detector.params) and np.isfinite(before) and np.isfinite(after)):
+    if not (np.isfinite(before) and np.isfinite(after)):
         return at
     span = slice(int(at[0]), int(at[-1]) + 1)  # positions after a clamp are consecutive: views
     mean, std = ev.global_stats["mean"][span], ev.global_stats["std"][span]
@@ -147,6 +213,85 @@ def settle_moments(detector, ev, at: np.ndarray, row: int, before: float, after:
     else:
         ev.adjusted["mean"][span], ev.adjusted["std"][span] = mean, std
     return at[~ok]
+
+
+class DeferredMoments(_Walk):
+    """Mean and standard deviation (ddof 1) of equal-weight windows, and of the seasonal groups,
+    under clamps. A clamp is only recorded; when the walk reaches a position, the statistics of
+    its window and of its groups follow in closed form from the unclamped ones and the clamps
+    they hold.
+
+    A clamp is held by a component (the window, then each seasonal component) of a position
+    when its key lies in the position's key range: keys are ``component * span + code * stride
+    + row`` (code: the seasonal group), ranges ``[key - min(row, window), key)``; sorted, the
+    keys a range holds are contiguous, so one prefix sum over the clamps serves every range."""
+
+    def __init__(self, detector, ev, bands, reassess):
+        super().__init__(detector, ev, bands, reassess)
+        groups = [entry for entry in ev.seasonal or () if entry.codes is not None]
+        # per component and evaluated position: the unclamped statistics
+        parts = [(ev.window.size, ev.global_stats, np.ones(len(ev.q), dtype=bool))]
+        parts += [(entry.size, entry.stats, ~entry.fallback) for entry in groups]
+        n = np.stack([size.astype(float) for size, _, _ in parts])
+        self.n, self.mean = n, np.stack([stats["mean"] for _, stats, _ in parts])
+        std = np.stack([stats["std"] for _, stats, _ in parts])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.std, self.squares, self.per_dof = std, std * std * (n - 1), 1 / (n - 1)
+        self.engaged = np.stack([engaged for _, _, engaged in parts])
+        self.out = [stats for _, stats, _ in parts]
+        rows = int(ev.q[-1]) + 1 if len(ev.q) else 0
+        codes = np.stack([np.zeros(rows, dtype=np.int64)] + [entry.codes[:rows] for entry in groups])
+        stride = rows + 1
+        span = stride * (int(codes.max(initial=0)) + 1)
+        self.row_keys = np.arange(len(parts))[:, None] * span + codes * stride + np.arange(rows)
+        self.ends = self.row_keys[:, ev.q]
+        self.starts = self.ends - np.minimum(ev.q, self.window)
+        capacity = len(ev.q)
+        self.rows = np.empty(capacity, dtype=np.int64)
+        self.total = np.empty(capacity)                       # after + before, per clamp
+        self.terms = np.ones((capacity, 3))                   # 1, after - before, scratch
+        self.broken = np.zeros(capacity + 1, dtype=np.int64)  # non-finite clamps before each
+        self.count = 0
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        c = self.count
+        self.rows[c], self.terms[c, 1], self.total[c] = row, after - before, after + before
+        self.broken[c + 1] = self.broken[c] + (not math.isfinite(after - before))
+        self.count = c + 1
+
+    def reband(self, work, span: slice) -> None:
+        ev, c = self.ev, self.count
+        first = int(self.rows[:c].searchsorted(ev.q[span.start] - self.window))  # every clamp is before
+        mean = self.mean[:, span]
+        ref = mean[0, 0] if math.isfinite(mean[0, 0]) else 0.0  # deviations about a nearby level
+        # per clamp: 1, d = after - before, d (after + before - 2 ref); summed over what holds it
+        terms = self.terms[first:c]
+        np.multiply(terms[:, 1], self.total[first:c] - 2 * ref, out=terms[:, 2])
+        if self.broken[c] > self.broken[first]:  # an infinite value was clamped: recompute
+            terms = np.where(np.isfinite(terms), terms, np.nan)
+        keys = self.row_keys[:, self.rows[first:c]].ravel()  # component-major
+        order = keys.argsort(kind="stable")
+        keys = keys[order]
+        cumulative = np.zeros((len(keys) + 1, 3))
+        terms[order % len(terms)].cumsum(axis=0, out=cumulative[1:])
+        sums = cumulative[keys.searchsorted(self.ends[:, span])] - cumulative[keys.searchsorted(self.starts[:, span])]
+        count, d, e = sums[..., 0], sums[..., 1], sums[..., 2]
+        n = self.n[:, span]
+        held = (count > 0) & self.engaged[:, span]
+        with np.errstate(invalid="ignore"):
+            new_mean = mean + d / n  # no clamp held: d = 0, the mean stays as it is
+            squares = self.squares[:, span] + e - (2 * (mean - ref) + d / n) * d
+            new_std = np.where(held, np.sqrt(np.maximum(squares, 0.0) * self.per_dof[:, span]), self.std[:, span])
+            redo = held & ~np.isfinite(new_mean * new_std)
+        for stats, m, s in zip(self.out, new_mean, new_std):
+            stats["mean"][span], stats["std"][span] = m, s
+        if redo.any():
+            self.reassess(work, np.flatnonzero(redo.any(axis=0)) + span.start)
+        if ev.seasonal:
+            reweigh(self.detector.stat_names, ev, span)
+        else:
+            ev.adjusted["mean"][span], ev.adjusted["std"][span] = new_mean[0], new_std[0]
+        self.assign_bands(span)
 
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:
@@ -182,10 +327,9 @@ class _Window:
 
 
 def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
-    """Rows whose quantiles (and MAD) the replacement may change; the others keep their statistics."""
+    """Rows whose quantiles (and MAD) the replacement may change (equal weights, no seasonality);
+    the others keep their statistics."""
     params = detector.params
-    if not _equal_weights(params) or ev.seasonal:
-        return at
     rows, n = ev.q[at], ev.window.size[at]
     w = _Window(work, rows, params["window_size"], row, before)
     up = before > after

@@ -107,11 +107,10 @@ class WindowedDetector:
         """The interval for a given spread unit (used when a spread floor applies)."""
         raise NotImplementedError
 
-    def settle(self, work, ev: Evaluation, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
-        """After ``work[row]`` went from ``before`` to ``after`` (a clamp), bring the statistics of
-        positions ``at`` (whose windows hold ``row``) up to date where that is cheap; return the
-        positions that must be recomputed. The general answer: all of them."""
-        return at
+    def walk(self, ev: Evaluation, bands, reassess):
+        """How clamps reach later windows (``stabilize``): in general, a position whose window
+        holds a clamp is computed again when the walk reaches it."""
+        return stabilize.Recompute(self, ev, bands, reassess)
 
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
@@ -153,9 +152,9 @@ class WindowedDetector:
         bands = self._bands(ev.adjusted)
         clamped = None
         if p["stabilization"] == "clamp":
-            clamped = stabilize.clamp(s.processed, ev.q, bands, p["window_size"],
-                                      lambda work, at, *change: self._refresh(work, ev, bands, at, s.weights,
-                                                                             s.features, change))
+            walk = self.walk(ev, bands, lambda work, at: ev.assign(at, self._reassess(work, ev.q[at], s.weights,
+                                                                                       s.features)))
+            clamped = stabilize.clamp(s.processed, ev.q, bands, p["window_size"], walk.update, walk.reband)
         return options.outcome(s.processed, s.status, ev.q, bands), ev, clamped  # spec 7.2 steps 8-10, 7.6
 
     def _assess(self, work, window: WindowSet, weights: RecencyWeights, features) -> Evaluation:
@@ -178,14 +177,6 @@ class WindowedDetector:
         if options.any_set(self.params):
             bands = options.apply(self.params, bands, self.centre(a), lambda unit: self.band(a, unit))
         return bands
-
-    def _refresh(self, work, ev: Evaluation, bands: options.Bands, at: np.ndarray, weights, features,
-                 change: tuple[int, float, float]) -> None:
-        """Statistics and bands of positions ``at`` after a clamp changed ``work``."""
-        stale = self.settle(work, ev, at, *change)
-        if stale.size:
-            ev.assign(stale, self._reassess(work, ev.q[stale], weights, features))
-        bands.assign(at, self._bands({name: values[at] for name, values in ev.adjusted.items()}))
 
     def _reassess(self, work, rows: np.ndarray, weights, features) -> Evaluation:
         """Statistics of a few rows from the part of ``work`` their windows can reach."""
@@ -319,8 +310,10 @@ class MADDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["median"] - margin, a["median"] + margin
 
-    def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)
+    def walk(self, ev, bands, reassess):
+        if stabilize.equal_weights(self.params) and not ev.seasonal:
+            return stabilize.RankSettle(self, ev, bands, reassess)
+        return super().walk(ev, bands, reassess)
 
 
 class ZScoreDetector(WindowedDetector):
@@ -342,8 +335,11 @@ class ZScoreDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["mean"] - margin, a["mean"] + margin
 
-    def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_moments(self, ev, at, row, before, after)
+    def walk(self, ev, bands, reassess):
+        if stabilize.equal_weights(self.params):
+            deferred = self.params["window_size"] >= stabilize.DEFER_FROM
+            return (stabilize.DeferredMoments if deferred else stabilize.MomentSettle)(self, ev, bands, reassess)
+        return super().walk(ev, bands, reassess)
 
 
 class IQRDetector(WindowedDetector):
@@ -365,5 +361,7 @@ class IQRDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["q1"] - margin, a["q3"] + margin
 
-    def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)
+    def walk(self, ev, bands, reassess):
+        if stabilize.equal_weights(self.params) and not ev.seasonal:
+            return stabilize.RankSettle(self, ev, bands, reassess)
+        return super().walk(ev, bands, reassess)
