@@ -9,20 +9,21 @@ flags in time order. A clamp at row ``r`` can only change the rows whose window 
   value leaves a quantile unchanged when the old and the new value both lie beyond the order
   statistics it interpolates between; counting ranks in the window proves that for most rows,
   and only the others are recomputed (``RankSettle``);
-* moments (z-score) with equal weights: the mean and standard deviation of the window and of
-  the seasonal group follow from the replaced value in closed form; at each clamp for short
-  windows (``MomentSettle``), or, for long ones, only when the walk reaches a row, from the
-  unclamped statistics and the clamps its window and groups hold (``DeferredMoments``);
-* autoreg (``autoreg.py``): likewise, the fit's sums follow in closed form when the walk
-  reaches the row, and only then is the fit solved;
+* moments (z-score) with equal weights: at each clamp, the mean and the sum of squared
+  deviations of the window and of the seasonal group follow from the replaced value in closed
+  form (a few operations over the window); standard deviations, adjusted statistics and bands
+  wait until the walk reaches a row (``MomentSettle``);
+* autoreg (``autoreg.py``): a clamp rewrites the lag vectors holding it; when the walk reaches
+  a row, its window's sums are corrected for the vectors that changed and only then is its
+  fit solved;
 * anything else (weights, detrend, order statistics with seasonality): a row whose window
   holds a clamp is computed again from the clamped values when the walk reaches it
   (``Recompute``).
 
-Deferring means each row is brought up to date once, when it is looked at (inside an incident
-only the next row is), not once per clamp in its window. Because every row depends only on
-rows before it, the walk gives exactly the sequential result (tests compare it with a
-per-point implementation).
+What waits for the walk is computed once per look (inside an incident only the next row is
+looked at), not once per clamp in the window. Because every row depends only on rows before
+it, the walk gives exactly the sequential result (tests compare it with a per-point
+implementation).
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ import numpy as np
 from detectkit_dagster.detection.evaluation import reweigh
 
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
-# From this window size on, z-score clamps are deferred: settling one at once costs the whole
-# window, deferring costs the rows the walk looks at (but more numpy calls per clamp).
-DEFER_FROM = 2048
 
 
 def next_true(mask: np.ndarray, start: int) -> int:
@@ -54,15 +52,15 @@ def next_true(mask: np.ndarray, start: int) -> int:
 
 def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
           update: Callable[[np.ndarray, int, float, float, slice], None],
-          reband: Callable[[np.ndarray, slice], None] | None = None,
+          reband: Callable[[np.ndarray, slice], None],
           write_back: Callable[[int, float], float] | None = None) -> np.ndarray:
     """Walk the flags of the evaluated rows ``q`` in order, clamping each; returns which were.
 
     A clamp at row r changes rows r + 1 .. r + ``reach``. ``update(work, row, before, after,
     positions)`` is told that ``work[row]`` went from ``before`` to ``after`` (``positions``: the
-    slice of positions it can change). Without ``reband`` it must bring their bands up to date
-    at once; with it, ``reband(work, positions)`` brings the bands of a slice of positions up to
-    date when the walk reaches them. ``write_back(row, bound)`` may adjust the value written.
+    slice of positions it can change); ``reband(work, positions)`` brings the bands of a slice
+    of positions up to date when the walk reaches them. ``write_back(row, bound)`` may adjust
+    the value written.
     """
     work = processed.copy()
     x = processed[q]
@@ -92,17 +90,14 @@ def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reban
     position that was flagged before the walk (a good guess of where to stop)."""
     position = start
     while position < stale_end:
-        end = stale_end
-        if reband is not None:
-            later = int(expected.searchsorted(position))
-            if later < len(expected):
-                end = min(stale_end, max(int(expected[later]) + 1, position + 1))
-            reband(work, slice(position, end))
+        later = int(expected.searchsorted(position))
+        end = stale_end if later == len(expected) else min(stale_end, max(int(expected[later]) + 1, position + 1))
         at = slice(position, end)
+        reband(work, at)
         flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
-        hit = flag[at].argmax()
+        hit = int(flag[at].argmax())
         if flag[position + hit]:
-            return position + int(hit)
+            return position + hit
         position = end
     return next_true(flag, position)
 
@@ -124,8 +119,6 @@ def equal_weights(params: dict) -> bool:
 class _Walk:
     """What every windowed walk shares: the detector, its statistics, the bands, and a way to
     compute positions again from the clamped values (``reassess(work, at)``)."""
-
-    reband = None  # eager unless a walk defers
 
     def __init__(self, detector, ev, bands, reassess):
         self.detector, self.ev, self.bands, self.reassess = detector, ev, bands, reassess
@@ -155,143 +148,75 @@ class Recompute(_Walk):
 
 class RankSettle(_Walk):
     """Order statistics with equal weights and no seasonality: at each clamp, the rows whose
-    quantiles it may change are found by counting ranks and recomputed (``settle_order_stats``)."""
+    quantiles it may change are found by counting ranks and recomputed (``settle_order_stats``);
+    bands wait until the walk reaches a row."""
 
     def update(self, work, row: int, before: float, after: float, span: slice) -> None:
-        at = np.arange(span.start, span.stop)
-        stale = settle_order_stats(self.detector, work, self.ev, at, row, before, after)
+        stale = settle_order_stats(self.detector, work, self.ev, np.arange(span.start, span.stop), row, before, after)
         if stale.size:
             self.reassess(work, stale)
-        self.assign_bands(at)
+
+    def reband(self, work, span: slice) -> None:
+        self.assign_bands(span)
 
 
 class MomentSettle(_Walk):
-    """Moments with equal weights: at each clamp, the mean and standard deviation (ddof 1) of
-    every window holding the row, and of its seasonal group, follow in closed form."""
-
-    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
-        at = np.arange(span.start, span.stop)
-        stale = settle_moments(self.detector, self.ev, at, row, before, after)
-        if stale.size:
-            self.reassess(work, stale)
-        self.assign_bands(at)
-
-
-def _replaced(n, mean, std, before: float, after: float):
-    """Mean and standard deviation (ddof 1) of n values after one of them went from before to after."""
-    delta = after - before
-    new_mean = mean + delta / n
-    squares = std * std * (n - 1) + delta * ((after - new_mean) + (before - mean))
-    return new_mean, np.sqrt(np.maximum(squares, 0.0) / (n - 1))
-
-
-def settle_moments(detector, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
-    """Replace ``before`` by ``after`` in the mean and standard deviation (ddof 1) of each window,
-    and of each seasonal group holding the row; then re-derive the adjusted statistics."""
-    if not (np.isfinite(before) and np.isfinite(after)):
-        return at
-    span = slice(int(at[0]), int(at[-1]) + 1)  # positions after a clamp are consecutive: views
-    mean, std = ev.global_stats["mean"][span], ev.global_stats["std"][span]
-    ok = np.isfinite(mean) & np.isfinite(std)
-    groups = []
-    for entry in ev.seasonal or ():
-        if entry.codes is not None:
-            # engaged groups holding the row: same group code (the row is inside every window at)
-            held = (entry.codes[ev.q[span]] == entry.codes[row]) & ~entry.fallback[span]
-            g_mean, g_std = entry.stats["mean"][span], entry.stats["std"][span]
-            ok &= ~held | (np.isfinite(g_mean) & np.isfinite(g_std))
-            groups.append((entry, held))
-    n = ev.window.size[span].astype(float)
-    new_mean, new_std = _replaced(n, mean, std, before, after)
-    mean[ok], std[ok] = new_mean[ok], new_std[ok]
-    for entry, held in groups:
-        rows = np.flatnonzero(ok & held) + span.start
-        entry.stats["mean"][rows], entry.stats["std"][rows] = _replaced(
-            entry.size[rows].astype(float), entry.stats["mean"][rows], entry.stats["std"][rows], before, after)
-    if ev.seasonal:
-        reweigh(detector.stat_names, ev, span)
-    else:
-        ev.adjusted["mean"][span], ev.adjusted["std"][span] = mean, std
-    return at[~ok]
-
-
-class DeferredMoments(_Walk):
-    """Mean and standard deviation (ddof 1) of equal-weight windows, and of the seasonal groups,
-    under clamps. A clamp is only recorded; when the walk reaches a position, the statistics of
-    its window and of its groups follow in closed form from the unclamped ones and the clamps
-    they hold.
-
-    A clamp is held by a component (the window, then each seasonal component) of a position
-    when its key lies in the position's key range: keys are ``component * span + code * stride
-    + row`` (code: the seasonal group), ranges ``[key - min(row, window), key)``; sorted, the
-    keys a range holds are contiguous, so one prefix sum over the clamps serves every range."""
+    """Moments with equal weights: at each clamp, the mean and the sum of squared deviations of
+    every window holding the row, and of its seasonal group, follow in closed form; a row's
+    standard deviation (ddof 1), adjusted statistics and band are derived when the walk reaches it."""
 
     def __init__(self, detector, ev, bands, reassess):
         super().__init__(detector, ev, bands, reassess)
-        groups = [entry for entry in ev.seasonal or () if entry.codes is not None]
-        # per component and evaluated position: the unclamped statistics
-        parts = [(ev.window.size, ev.global_stats, np.ones(len(ev.q), dtype=bool))]
-        parts += [(entry.size, entry.stats, ~entry.fallback) for entry in groups]
-        n = np.stack([size.astype(float) for size, _, _ in parts])
-        self.n, self.mean = n, np.stack([stats["mean"] for _, stats, _ in parts])
-        std = np.stack([stats["std"] for _, stats, _ in parts])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.std, self.squares, self.per_dof = std, std * std * (n - 1), 1 / (n - 1)
-        self.engaged = np.stack([engaged for _, _, engaged in parts])
-        self.out = [stats for _, stats, _ in parts]
-        rows = int(ev.q[-1]) + 1 if len(ev.q) else 0
-        codes = np.stack([np.zeros(rows, dtype=np.int64)] + [entry.codes[:rows] for entry in groups])
-        stride = rows + 1
-        span = stride * (int(codes.max(initial=0)) + 1)
-        self.row_keys = np.arange(len(parts))[:, None] * span + codes * stride + np.arange(rows)
-        self.ends = self.row_keys[:, ev.q]
-        self.starts = self.ends - np.minimum(ev.q, self.window)
-        capacity = len(ev.q)
-        self.rows = np.empty(capacity, dtype=np.int64)
-        self.total = np.empty(capacity)                       # after + before, per clamp
-        self.terms = np.ones((capacity, 3))                   # 1, after - before, scratch
-        self.broken = np.zeros(capacity + 1, dtype=np.int64)  # non-finite clamps before each
-        self.count = 0
+        # per component (the window, then each seasonal group): statistics, size and, per position,
+        # the sum of squared deviations, the group code and whether the group is engaged
+        parts = [(ev.global_stats, ev.window.size, None, None)]
+        parts += [(entry.stats, entry.size, entry.codes, ~entry.fallback) for entry in ev.seasonal or ()
+                  if entry.codes is not None]
+        self.parts = []
+        for stats, size, codes, engaged in parts:
+            n = size.astype(float)
+            with np.errstate(invalid="ignore"):
+                squares = stats["std"] ** 2 * (n - 1)
+            self.parts.append((stats, n, squares, codes, None if codes is None else codes[ev.q], engaged))
+        self.finite = np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"])
+        self.stale = np.zeros(len(ev.q), dtype=bool)  # statistics to recompute when reached
 
     def update(self, work, row: int, before: float, after: float, span: slice) -> None:
-        c = self.count
-        self.rows[c], self.terms[c, 1], self.total[c] = row, after - before, after + before
-        self.broken[c + 1] = self.broken[c] + (not math.isfinite(after - before))
-        self.count = c + 1
+        delta = after - before
+        if not math.isfinite(delta):
+            self.stale[span] = True
+            return
+        for stats, n, squares, codes, position_codes, engaged in self.parts:
+            if codes is None:
+                at = span
+            else:  # engaged groups holding the row: same group code (every window here holds the row)
+                at = np.flatnonzero((position_codes[span] == codes[row]) & engaged[span]) + span.start
+            mean = stats["mean"][at]
+            shifted = mean + delta / n[at]
+            squares[at] += delta * ((after - shifted) + (before - mean))
+            stats["mean"][at] = shifted
 
     def reband(self, work, span: slice) -> None:
-        ev, c = self.ev, self.count
-        first = int(self.rows[:c].searchsorted(ev.q[span.start] - self.window))  # every clamp is before
-        mean = self.mean[:, span]
-        ref = mean[0, 0] if math.isfinite(mean[0, 0]) else 0.0  # deviations about a nearby level
-        # per clamp: 1, d = after - before, d (after + before - 2 ref); summed over what holds it
-        terms = self.terms[first:c]
-        np.multiply(terms[:, 1], self.total[first:c] - 2 * ref, out=terms[:, 2])
-        if self.broken[c] > self.broken[first]:  # an infinite value was clamped: recompute
-            terms = np.where(np.isfinite(terms), terms, np.nan)
-        keys = self.row_keys[:, self.rows[first:c]].ravel()  # component-major
-        order = keys.argsort(kind="stable")
-        keys = keys[order]
-        cumulative = np.zeros((len(keys) + 1, 3))
-        terms[order % len(terms)].cumsum(axis=0, out=cumulative[1:])
-        sums = cumulative[keys.searchsorted(self.ends[:, span])] - cumulative[keys.searchsorted(self.starts[:, span])]
-        count, d, e = sums[..., 0], sums[..., 1], sums[..., 2]
-        n = self.n[:, span]
-        held = (count > 0) & self.engaged[:, span]
-        with np.errstate(invalid="ignore"):
-            new_mean = mean + d / n  # no clamp held: d = 0, the mean stays as it is
-            squares = self.squares[:, span] + e - (2 * (mean - ref) + d / n) * d
-            new_std = np.where(held, np.sqrt(np.maximum(squares, 0.0) * self.per_dof[:, span]), self.std[:, span])
-            redo = held & ~np.isfinite(new_mean * new_std)
-        for stats, m, s in zip(self.out, new_mean, new_std):
-            stats["mean"][span], stats["std"][span] = m, s
+        ev = self.ev
+        for stats, n, squares, *_ in self.parts:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) / (n[span] - 1))
+        redo = self.stale[span] | ~self.finite[span]
         if redo.any():
-            self.reassess(work, np.flatnonzero(redo.any(axis=0)) + span.start)
+            self._recompute(work, np.flatnonzero(redo) + span.start)
         if ev.seasonal:
             reweigh(self.detector.stat_names, ev, span)
         else:
-            ev.adjusted["mean"][span], ev.adjusted["std"][span] = new_mean[0], new_std[0]
+            for name in self.detector.stat_names:
+                ev.adjusted[name][span] = ev.global_stats[name][span]
         self.assign_bands(span)
+
+    def _recompute(self, work, at: np.ndarray) -> None:
+        """Rows whose statistics have no closed form (an infinite value in the window)."""
+        self.reassess(work, at)
+        for stats, n, squares, *_ in self.parts:
+            squares[at] = stats["std"][at] ** 2 * (n[at] - 1)
+        self.stale[at] = False
 
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:

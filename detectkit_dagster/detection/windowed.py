@@ -337,8 +337,7 @@ class ZScoreDetector(WindowedDetector):
 
     def walk(self, ev, bands, reassess):
         if stabilize.equal_weights(self.params):
-            deferred = self.params["window_size"] >= stabilize.DEFER_FROM
-            return (stabilize.DeferredMoments if deferred else stabilize.MomentSettle)(self, ev, bands, reassess)
+            return stabilize.MomentSettle(self, ev, bands, reassess)
         return super().walk(ev, bands, reassess)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detection import options_oracle
-from detectkit_dagster.detection import create_detector, stabilize
+from detectkit_dagster.detection import create_detector
 
 DEFAULT_IDS = {"mad": "eaff858d7b85a8a9", "zscore": "2f13a147285dc3dd", "iqr": "893d3336d8fdf568"}
 
@@ -58,16 +58,6 @@ def test_engine_equals_the_per_point_oracle(kind, params):
     if params.get("stabilization"):
         stabilized = [json.loads(m).get("stabilized_in_window", 0) for m in out["detection_metadata"]]
         assert stabilized == [r[5] for r in expected] and max(stabilized) > 0
-
-
-DEFERRED_CASES = [case for case in ORACLE_CASES if case[0] == "zscore" and "window_weights" not in case[1]]
-
-
-@pytest.mark.parametrize("kind,params", DEFERRED_CASES, ids=[f"zscore-{i}" for i in range(len(DEFERRED_CASES))])
-def test_deferred_moments_equal_the_per_point_oracle(kind, params, monkeypatch):
-    """Long windows take the deferred z-score walk; here every window does."""
-    monkeypatch.setattr(stabilize, "DEFER_FROM", 1)
-    test_engine_equals_the_per_point_oracle(kind, params)
 
 
 def test_clamp_keeps_a_long_incident_anomalous():
