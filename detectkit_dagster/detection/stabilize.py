@@ -168,25 +168,26 @@ class MomentSettle(_Walk):
     def __init__(self, detector, ev, bands, reassess):
         super().__init__(detector, ev, bands, reassess)
         # per component (the window, then each seasonal group): statistics, size and, per position,
-        # the sum of squared deviations, the group code and whether the group is engaged
+        # the sum of squared deviations, 1 / (size - 1), the group code and whether it is engaged
         parts = [(ev.global_stats, ev.window.size, None, None)]
         parts += [(entry.stats, entry.size, entry.codes, ~entry.fallback) for entry in ev.seasonal or ()
                   if entry.codes is not None]
         self.parts = []
-        for stats, size, codes, engaged in parts:
-            n = size.astype(float)
-            with np.errstate(invalid="ignore"):
-                squares = stats["std"] ** 2 * (n - 1)
-            self.parts.append((stats, n, squares, codes, None if codes is None else codes[ev.q], engaged))
-        self.finite = np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"])
-        self.stale = np.zeros(len(ev.q), dtype=bool)  # statistics to recompute when reached
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for stats, size, codes, engaged in parts:
+                n = size.astype(float)
+                self.parts.append((stats, n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
+                                   None if codes is None else codes[ev.q], engaged))
+        # rows without a closed form (an infinite value in the window) are recomputed when reached
+        self.redo = ~(np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"]))
+        self.any_redo = bool(self.redo.any())
 
     def update(self, work, row: int, before: float, after: float, span: slice) -> None:
         delta = after - before
         if not math.isfinite(delta):
-            self.stale[span] = True
+            self.redo[span] = self.any_redo = True
             return
-        for stats, n, squares, codes, position_codes, engaged in self.parts:
+        for stats, n, squares, _, codes, position_codes, engaged in self.parts:
             if codes is None:
                 at = span
             else:  # engaged groups holding the row: same group code (every window here holds the row)
@@ -198,12 +199,11 @@ class MomentSettle(_Walk):
 
     def reband(self, work, span: slice) -> None:
         ev = self.ev
-        for stats, n, squares, *_ in self.parts:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) / (n[span] - 1))
-        redo = self.stale[span] | ~self.finite[span]
-        if redo.any():
-            self._recompute(work, np.flatnonzero(redo) + span.start)
+        with np.errstate(invalid="ignore"):
+            for stats, _, squares, per_dof, *_ in self.parts:
+                stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) * per_dof[span])
+        if self.any_redo and self.redo[span].any():
+            self._recompute(work, np.flatnonzero(self.redo[span]) + span.start)
         if ev.seasonal:
             reweigh(self.detector.stat_names, ev, span)
         else:
@@ -212,11 +212,10 @@ class MomentSettle(_Walk):
         self.assign_bands(span)
 
     def _recompute(self, work, at: np.ndarray) -> None:
-        """Rows whose statistics have no closed form (an infinite value in the window)."""
         self.reassess(work, at)
         for stats, n, squares, *_ in self.parts:
             squares[at] = stats["std"][at] ** 2 * (n[at] - 1)
-        self.stale[at] = False
+        self.redo[at] = ~(np.isfinite(self.ev.global_stats["mean"][at]) & np.isfinite(self.ev.global_stats["std"][at]))
 
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:

@@ -295,10 +295,8 @@ class MADDetector(WindowedDetector):
     kind = P.MAD
 
     def interval(self, a):
-        margin = self.params["threshold"] * MAD_SCALE * a["mad"]
-        flat = a["mad"] == 0
-        return (np.where(flat, a["median"] - DEGENERATE, a["median"] - margin),
-                np.where(flat, a["median"] + DEGENERATE, a["median"] + margin))
+        half = np.where(a["mad"] == 0, DEGENERATE, self.params["threshold"] * MAD_SCALE * a["mad"])
+        return a["median"] - half, a["median"] + half
 
     def spread_unit(self, a):
         return MAD_SCALE * a["mad"]
@@ -320,10 +318,8 @@ class ZScoreDetector(WindowedDetector):
     kind = P.ZSCORE
 
     def interval(self, a):
-        margin = self.params["threshold"] * a["std"]
-        flat = a["std"] == 0
-        return (np.where(flat, a["mean"] - DEGENERATE, a["mean"] - margin),
-                np.where(flat, a["mean"] + DEGENERATE, a["mean"] + margin))
+        half = np.where(a["std"] == 0, DEGENERATE, self.params["threshold"] * a["std"])
+        return a["mean"] - half, a["mean"] + half
 
     def spread_unit(self, a):
         return a["std"]
@@ -345,10 +341,8 @@ class IQRDetector(WindowedDetector):
     kind = P.IQR
 
     def interval(self, a):
-        margin = self.params["threshold"] * a["iqr"]
-        flat = a["iqr"] == 0
-        return (np.where(flat, a["q1"] - DEGENERATE, a["q1"] - margin),
-                np.where(flat, a["q3"] + DEGENERATE, a["q3"] + margin))
+        half = np.where(a["iqr"] == 0, DEGENERATE, self.params["threshold"] * a["iqr"])
+        return a["q1"] - half, a["q3"] + half
 
     def spread_unit(self, a):
         return a["iqr"]
