@@ -5,10 +5,11 @@ must gain ``MIN_IMPROVEMENT``), the window (with its own tie rule), then the thr
 again. Pinned ``fixed_params`` override every value the search tries. An axis is a small
 record, so another detector option is one more entry in ``AXES``.
 
-With ``search_options``, the options beyond the reference come after the window, each an
-axis that must gain ``MIN_IMPROVEMENT``: a spread floor, a minimum change (both relative to
-the level, or in the series' own value steps), non-negative bounds (for a series that never
-goes below zero) and clamp stabilization; the threshold is swept again after them.
+With ``search_options``, the options beyond the reference follow, each an axis that must gain
+``MIN_IMPROVEMENT``: a spread floor, a minimum change (both relative to the level, or in the
+series' own value steps), non-negative bounds (for a series that never goes below zero) and
+clamp stabilization; then the threshold once more. Every step only adopts a gain, so a type's
+result is never worse than without the options.
 """
 
 from __future__ import annotations
@@ -247,10 +248,11 @@ def search_type(detector_type: str, components, windows: list[int], has_trend: b
     for axis in AXES:
         sweep(s, axis)
     select_window(s)
-    for axis in OPTION_AXES:
-        sweep(s, axis)
     for axis in FINAL_AXES:
         sweep(s, axis)
+    if settings.options:  # only gains from here: never worse than the search without options
+        for axis in OPTION_AXES + FINAL_AXES:
+            sweep(s, axis)
     return s.best, None
 
 

@@ -247,3 +247,13 @@ def test_a_metric_file_with_search_options_loads_and_a_bad_one_fails_at_load(tmp
     with pytest.raises(ConfigError) as error:
         load_metric(path, tmp_path)
     assert "autotune.search_options[0]" in str(error.value) and str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("labeled", [False, True])
+def test_the_option_search_never_scores_below_the_default_search(labeled):
+    incidents = SAMPLE.incidents if labeled else None
+    runs = [autotune(SAMPLE.timestamps, SAMPLE.values, 600, incidents=incidents, seasonality=SAMPLE.seasonality,
+                     settings={"search_options": options}) for options in (False, True)]
+    default, options = runs
+    assert options.score >= default.score
+    assert {c["detector_id"] for c in default.candidates} <= {c["detector_id"] for c in options.candidates}
