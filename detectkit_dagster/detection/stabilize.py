@@ -112,8 +112,14 @@ def in_window(clamped: np.ndarray, q: np.ndarray, length: int, window: int) -> n
     return out
 
 
-def equal_weights(params: dict) -> bool:
-    return params["window_weights"] is None and params["detrend"] is None
+def walk_for(detector, ev, bands, reassess) -> _Walk:
+    """The walk for a windowed detector's statistics (see the module docstring)."""
+    if detector.params["window_weights"] is None and detector.params["detrend"] is None:
+        if detector.kind.type_name == "zscore":
+            return MomentSettle(detector, ev, bands, reassess)
+        if not ev.seasonal:
+            return RankSettle(detector, ev, bands, reassess)
+    return Recompute(detector, ev, bands, reassess)
 
 
 class _Walk:

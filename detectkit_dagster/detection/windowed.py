@@ -107,11 +107,6 @@ class WindowedDetector:
         """The interval for a given spread unit (used when a spread floor applies)."""
         raise NotImplementedError
 
-    def walk(self, ev: Evaluation, bands, reassess):
-        """How clamps reach later windows (``stabilize``): in general, a position whose window
-        holds a clamp is computed again when the walk reaches it."""
-        return stabilize.Recompute(self, ev, bands, reassess)
-
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
         """One result per point, in input order (see the package docs for the columns)."""
@@ -152,8 +147,8 @@ class WindowedDetector:
         bands = self._bands(ev.adjusted)
         clamped = None
         if p["stabilization"] == "clamp":
-            walk = self.walk(ev, bands, lambda work, at: ev.assign(at, self._reassess(work, ev.q[at], s.weights,
-                                                                                       s.features)))
+            walk = stabilize.walk_for(self, ev, bands, lambda work, at: ev.assign(
+                at, self._reassess(work, ev.q[at], s.weights, s.features)))
             clamped = stabilize.clamp(s.processed, ev.q, bands, p["window_size"], walk.update, walk.reband)
         return options.outcome(s.processed, s.status, ev.q, bands), ev, clamped  # spec 7.2 steps 8-10, 7.6
 
@@ -308,10 +303,6 @@ class MADDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["median"] - margin, a["median"] + margin
 
-    def walk(self, ev, bands, reassess):
-        if stabilize.equal_weights(self.params) and not ev.seasonal:
-            return stabilize.RankSettle(self, ev, bands, reassess)
-        return super().walk(ev, bands, reassess)
 
 
 class ZScoreDetector(WindowedDetector):
@@ -331,10 +322,6 @@ class ZScoreDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["mean"] - margin, a["mean"] + margin
 
-    def walk(self, ev, bands, reassess):
-        if stabilize.equal_weights(self.params):
-            return stabilize.MomentSettle(self, ev, bands, reassess)
-        return super().walk(ev, bands, reassess)
 
 
 class IQRDetector(WindowedDetector):
@@ -353,8 +340,3 @@ class IQRDetector(WindowedDetector):
     def band(self, a, unit):
         margin = self.params["threshold"] * unit
         return a["q1"] - margin, a["q3"] + margin
-
-    def walk(self, ev, bands, reassess):
-        if stabilize.equal_weights(self.params) and not ev.seasonal:
-            return stabilize.RankSettle(self, ev, bands, reassess)
-        return super().walk(ev, bands, reassess)
