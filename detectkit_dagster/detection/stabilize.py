@@ -226,7 +226,7 @@ class MomentSettle(_Walk):
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:
     """The lower order statistic a Hazen quantile interpolates from."""
-    return np.clip(np.floor(t * n - 0.5).astype(np.int64), 0, n - 1)
+    return np.minimum(np.maximum(np.floor(t * n - 0.5).astype(np.int64), 0), n - 1)
 
 
 class _Window:
@@ -241,19 +241,24 @@ class _Window:
 
     def count(self, *masks: np.ndarray) -> np.ndarray:
         """Per mask (one per row of the result): how many window values it marks, per row."""
-        stacked = np.stack(masks)
-        total = np.concatenate((np.zeros((len(masks), 1), dtype=np.int64), np.cumsum(stacked, axis=1)), axis=1)
+        total = _cumulative(np.stack(masks))
         return total[:, self.end] - total[:, self.start]
 
     def at_most(self, op, thresholds: np.ndarray, high: bool) -> np.ndarray:
         """An upper bound of ``count(op(values, thresholds[r]))`` per row: rows share, per block
         of BLOCK rows, the block's largest (``high``) or smallest threshold."""
+        reduce = np.maximum.reduceat if high else np.minimum.reduceat
+        shared = reduce(thresholds, np.arange(0, len(thresholds), BLOCK))
+        total = _cumulative(op(self.values[None, :], shared[:, None]))
         blocks = np.arange(len(thresholds)) // BLOCK
-        padded = np.pad(thresholds, (0, -len(thresholds) % BLOCK), mode="edge").reshape(-1, BLOCK)
-        shared = padded.max(axis=1) if high else padded.min(axis=1)
-        mask = op(self.values[None, :], shared[:, None])
-        total = np.concatenate((np.zeros((len(shared), 1), dtype=np.int64), np.cumsum(mask, axis=1)), axis=1)
         return total[blocks, self.end] - total[blocks, self.start]
+
+
+def _cumulative(masks: np.ndarray) -> np.ndarray:
+    """Per row of ``masks``: how many it marks before each position (a leading 0)."""
+    total = np.zeros((len(masks), masks.shape[1] + 1), dtype=np.int32)  # counts within two windows
+    masks.cumsum(axis=1, out=total[:, 1:])
+    return total
 
 
 def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
