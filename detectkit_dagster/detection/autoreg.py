@@ -50,9 +50,12 @@ class Moments:
     def take(self, at) -> Moments:
         return Moments(self.n[at], self.mean[at], self.cov[at])
 
-    def swapped(self, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray, window: int) -> Moments:
+    def swapped(self, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
+                window: int) -> tuple[Moments, np.ndarray]:
         """The moments of the windows of ``rows`` (these moments) after fit rows ``targets``
-        (ascending) changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row).
+        (ascending) changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row),
+        and the rows whose centred sums the rounding of the change could have spoilt (a clamped
+        spike leaving a flat window: recompute those directly).
 
         Each window holds a contiguous run of the targets, so one prefix sum over them gives every
         window's change in count, sum and cross products, taken about a nearby level."""
@@ -62,20 +65,26 @@ class Moments:
         dev_new = np.where(came[:, None], new - ref, 0.0)
         dev_old = np.where(gone[:, None], old - ref, 0.0)
         squares = dev_new[:, :, None] * dev_new[:, None, :] - dev_old[:, :, None] * dev_old[:, None, :]
-        per = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old, squares.reshape(len(old), -1)),
-                             axis=1)
+        per = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old, squares.reshape(len(old), -1),
+                              dev_new ** 2 + dev_old ** 2), axis=1)
         cumulative = np.zeros((len(per) + 1, per.shape[1]))
         np.cumsum(per, axis=0, out=cumulative[1:])
         change = cumulative[np.searchsorted(targets, rows)] - cumulative[np.searchsorted(targets, rows - window)]
         offset = self.mean - ref
         first = self.n[:, None] * offset + change[:, 1:k + 1]                  # sums about ref
+        spread = self.n[:, None] * offset ** 2
         second = self.cov + self.n[:, None, None] * offset[:, :, None] * offset[:, None, :] + \
-            change[:, k + 1:].reshape(-1, k, k)
+            change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
         n = self.n + change[:, 0]
+        diagonal = np.arange(k)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = first / n[:, None]
             cov = second - first[:, :, None] * mean[:, None, :]
-        return Moments(n, mean + ref, cov)
+            # what the sums above were made of, hence their rounding, against what is left
+            size = (np.abs(self.cov[:, diagonal, diagonal]) + spread + change[:, -k:] + first * mean
+                    + (len(targets) + 1) * np.abs(cumulative[:, -k:]).max(axis=0))
+            risky = np.any(4 * EPS * size > ACCURACY * cov[:, diagonal, diagonal], axis=1) & (n > 0)
+        return Moments(n, mean + ref, cov), risky
 
 
 def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -346,6 +355,7 @@ class _Clamping:
     def __init__(self, detector: AutoregDetector, processed, z, q, moments: Moments, bands,
                  prediction: np.ndarray, sigma: np.ndarray):
         self.detector, self.processed, self.z = detector, processed, z
+        self.valid = np.isfinite(z).all(axis=1)  # fit rows, as the clamps leave them
         self.q, self.moments, self.bands = q, moments, bands
         self.prediction, self.sigma = prediction, sigma  # updated in place
         self.lags, self.window = detector.params["lags"], detector.params["window_size"]
@@ -365,6 +375,7 @@ class _Clamping:
         self.original[fresh] = self.z[fresh]
         self.changed[fresh] = True
         self.z[targets, targets - row] = after
+        self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
 
     def reband(self, work, part: slice) -> None:
         rows = self.q[part]
@@ -372,7 +383,10 @@ class _Clamping:
         start = max(int(rows[0]) - self.window, 0)
         targets = np.flatnonzero(self.changed[start:int(rows[-1])]) + start  # changed rows some window holds
         if targets.size:
-            moments = moments.swapped(rows, targets, self.original[targets], self.z[targets], self.window)
+            moments, risky = moments.swapped(rows, targets, self.original[targets], self.z[targets], self.window)
+            if risky.any():
+                exact = direct_moments(self.z, self.valid, rows[risky], self.window)
+                moments.n[risky], moments.mean[risky], moments.cov[risky] = exact.n, exact.mean, exact.cov
         prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
         self.bands.assign(part, self.detector._bands(prediction, sigma))
         self.prediction[part], self.sigma[part] = prediction, sigma

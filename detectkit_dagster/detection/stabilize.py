@@ -36,6 +36,10 @@ import numpy as np
 from detectkit_dagster.detection.evaluation import reweigh
 
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
+# Rounding of one closed-form update of a sum of squared deviations, per |delta| (|after| + |before|)
+# (a few operations, each within one unit of the largest magnitude involved) ...
+ROUNDING = 12 * float(np.finfo(float).eps)
+PRECISION = 1e-9  # ... and the share of the sums it may reach before they are recomputed
 
 
 def next_true(mask: np.ndarray, start: int) -> int:
@@ -169,7 +173,10 @@ class RankSettle(_Walk):
 class MomentSettle(_Walk):
     """Moments with equal weights: at each clamp, the mean and the sum of squared deviations of
     every window holding the row, and of its seasonal group, follow in closed form; a row's
-    standard deviation (ddof 1), adjusted statistics and band are derived when the walk reaches it."""
+    standard deviation (ddof 1), adjusted statistics and band are derived when the walk reaches it.
+
+    The closed form carries the rounding of each update; a row whose sums could have lost
+    precision to it (a clamped spike leaving a flat window) is recomputed from the clamped values."""
 
     def __init__(self, detector, ev, bands, reassess):
         super().__init__(detector, ev, bands, reassess)
@@ -184,15 +191,16 @@ class MomentSettle(_Walk):
                 n = size.astype(float)
                 self.parts.append((stats, n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
                                    None if codes is None else codes[ev.q], engaged))
+        self.rounding = np.zeros(len(ev.q))  # a bound of the rounding the updates put in the sums
         # rows without a closed form (an infinite value in the window) are recomputed when reached
         self.redo = ~(np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"]))
-        self.any_redo = bool(self.redo.any())
 
     def update(self, work, row: int, before: float, after: float, span: slice) -> None:
         delta = after - before
         if not math.isfinite(delta):
-            self.redo[span] = self.any_redo = True
+            self.redo[span] = True
             return
+        self.rounding[span] += ROUNDING * abs(delta) * (abs(after) + abs(before))
         for stats, n, squares, _, codes, position_codes, engaged in self.parts:
             if codes is None:
                 at = span
@@ -205,11 +213,13 @@ class MomentSettle(_Walk):
 
     def reband(self, work, span: slice) -> None:
         ev = self.ev
+        redo = self.redo[span].copy()
         with np.errstate(invalid="ignore"):
             for stats, _, squares, per_dof, *_ in self.parts:
                 stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) * per_dof[span])
-        if self.any_redo and self.redo[span].any():
-            self._recompute(work, np.flatnonzero(self.redo[span]) + span.start)
+                redo |= squares[span] * PRECISION <= self.rounding[span]
+        if redo.any():
+            self._recompute(work, np.flatnonzero(redo) + span.start)
         if ev.seasonal:
             reweigh(self.detector.stat_names, ev, span)
         else:
@@ -221,6 +231,7 @@ class MomentSettle(_Walk):
         self.reassess(work, at)
         for stats, n, squares, *_ in self.parts:
             squares[at] = stats["std"][at] ** 2 * (n[at] - 1)
+        self.rounding[at] = 0.0
         self.redo[at] = ~(np.isfinite(self.ev.global_stats["mean"][at]) & np.isfinite(self.ev.global_stats["std"][at]))
 
 
