@@ -1,5 +1,6 @@
 """The alert rule for the winner (supervised only): how many consecutive anomalies, and
-whether a window/share rule on top of it catches the incidents better.
+whether a window/share rule on top of it catches the incidents better; with the `recovery`
+search option, also how many calm points end an incident (``recovery_consecutive``).
 
 Each rule is replayed by the alert engine over the winner's detections, so cooldowns,
 direction and the fraction rule's hysteresis count exactly as they will in production.
@@ -28,15 +29,22 @@ from .settings import TuneSettings
 CONSECUTIVE = (1, 2, 3, 4, 5)
 SHARE_WINDOWS = (4, 6, 12)  # points
 SHARES = (0.5, 0.67)
-REACH = max(CONSECUTIVE) + max(SHARE_WINDOWS) + 1  # points around an anomaly the replay must see
+RECOVERY = (1, 2, 3, 6, 12)  # calm points that end an incident (search option `recovery`)
 _EPOCH = np.datetime64(0, "ms")
+
+
+def reach(base: AlertConfig, settings: TuneSettings) -> int:
+    """Points around an anomaly the replay must see: the longest streak and fraction window,
+    then the calm points a recovery waits for."""
+    calm = max(RECOVERY) if "recovery" in settings.options else 1
+    return max(CONSECUTIVE) + max(SHARE_WINDOWS) + max(calm, base.recovery_consecutive)
 
 
 class AlertSweep:
     """Scores alert rules for one detector over the cross-validated part of the series."""
 
     def __init__(self, series: Series, winner: Candidate, evaluate: Evaluator, truth: GroundTruth,
-                 scored_from: int, settings: TuneSettings):
+                 scored_from: int, settings: TuneSettings, base: AlertConfig | None = None):
         self.truth, self.settings, self.interval = truth, settings, series.interval_seconds
         detector = create_detector(winner.detector_type, winner.params)
         outcome = evaluate.outcome(winner.detector_type, winner.params, detector)
@@ -48,7 +56,8 @@ class AlertSweep:
         # Rows far from every anomaly cannot start, hold or end an alert (streaks and windows
         # only count anomalies; a recovery comes within a window of the last one; cooldowns are
         # clock time): the replay skips them, with identical events.
-        near = np.convolve(flagged, np.ones(2 * REACH + 1, dtype=bool), mode="same") > 0
+        around = reach(base or AlertConfig(), settings)
+        near = np.convolve(flagged, np.ones(2 * around + 1, dtype=bool), mode="same") > 0
         self.detections = pl.DataFrame({
             "timestamp": self.stamps, "is_anomaly": flagged,
             "direction": pl.Series(np.where(outcome.below, "down", "up"), dtype=pl.String).set(
@@ -114,10 +123,29 @@ def sweep_alerting(sweep: AlertSweep, base: AlertConfig) -> tuple[dict, list[Dec
         chosen |= {"anomaly_window": window, "min_anomaly_share": share}
         log.append(Decision("window", f"anomaly_window={window} with min_anomaly_share={share} "
                                       f"({metric}={top:.3f}, up from {best:.3f})", fields))
+        best = top
     else:
         log.append(Decision("window", f"no anomaly_window/min_anomaly_share pair beats consecutive_anomalies="
                                       f"{best_k} alone (best pair {metric}={top:.3f})", fields))
+    if "recovery" in sweep.settings.options:
+        chosen, entry = _sweep_recovery(sweep, rule.model_copy(update=chosen), chosen, best)
+        log.append(entry)
     return chosen, log
+
+
+def _sweep_recovery(sweep: AlertSweep, rule: AlertConfig, chosen: dict, best: float) -> tuple[dict, Decision]:
+    """recovery_consecutive: adopted when a longer wait for calm scores strictly better."""
+    metric = sweep.settings.metric
+    current = rule.recovery_consecutive
+    scores = {n: best if n == current else sweep.score(rule.model_copy(update={"recovery_consecutive": n}))
+              for n in sorted({current, *RECOVERY})}
+    top = max(scores, key=lambda n: (scores[n], -n))  # ties: the shortest wait
+    fields = {"scores": {str(n): round(v, 4) for n, v in scores.items()}}
+    if scores[top] > best:
+        return chosen | {"recovery_consecutive": top}, Decision(
+            "window", f"recovery_consecutive={top} ({metric}={scores[top]:.3f}, up from {best:.3f})", fields)
+    return chosen, Decision("window", f"recovery_consecutive={current} kept (no longer wait for calm scores "
+                                      f"better; best {metric}={scores[top]:.3f})", fields)
 
 
 def _datetime(stamp: np.datetime64) -> datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config.alert import AlertConfig
+from ..config.metric import SEARCH_OPTIONS
 from ..detection import BUILTIN_FEATURES, builtin_features
 from ..errors import AutotuneError
 from ..timegrid import format_interval, parse_interval
@@ -18,7 +19,7 @@ from .decisions import Decision
 from .evaluate import Evaluator, Series
 from .labels import GroundTruth, Labels, parse_labels, project_labels
 from .result import AutotuneResult
-from .search import cv_folds, grid_search, regime_advisory, trend_present, window_grid
+from .search import cv_folds, grid_search, kind_of, regime_advisory, trend_present, window_grid
 from .seasonality import search_seasonality
 from .settings import TuneSettings
 from .vote import vote_detector_types
@@ -53,6 +54,9 @@ def autotune(timestamps, values, interval_seconds, incidents=None, settings=None
     log.append(decision)
     order, decision = vote_detector_types(series.values, series.features, components, tune.detector_types)
     log.append(decision)
+    if tune.options:
+        order += [t for t in tune.searched_types if t not in order]
+        log.append(_options_decision(tune, order))
     has_trend = trend_present(series.values)
     advisory = None if has_trend else regime_advisory(series.timestamps, series.values)
     if advisory:
@@ -66,14 +70,16 @@ def autotune(timestamps, values, interval_seconds, incidents=None, settings=None
 
     alerting: dict = {}
     if truth.supervised:
-        alerting, entries = sweep_alerting(AlertSweep(series, best, evaluate, truth, folds[0][0], tune), _base_alert(metric))
+        base = _base_alert(metric)
+        alerting, entries = sweep_alerting(AlertSweep(series, best, evaluate, truth, folds[0][0], tune, base), base)
         log += entries
 
     return AutotuneResult(
         metric=name, mode=truth.mode, scoring_metric=tune.metric,
         training_start=series.timestamps[0].item(), training_end=series.timestamps[-1].item(),
         interval_seconds=series.interval_seconds, n_points=n, labels_summary=truth.summary(),
-        seasonality=components, detector_type=best.detector_type, detector_params=dict(best.params),
+        seasonality=components if kind_of(best.detector_type).windowed else None,  # autoreg has none
+        detector_type=best.detector_type, detector_params=dict(best.params),
         detector_id=best.detector_id, score=best.score, per_fold=best.per_fold, penalty=best.penalty,
         alerting=alerting,
         candidates=tuple({"detector_type": c.detector_type, "params": c.params, "detector_id": c.detector_id,
@@ -122,6 +128,12 @@ def _labels_decision(truth: GroundTruth, tune: TuneSettings) -> Decision:
                else "objective=unsupervised (band-fit + flag-budget)")
     return Decision("labels", f"{truth.n_intervals} interval(s) + {truth.n_points} point(s) → {truth.mode} mode "
                               f"({truth.n_positive} labeled grid point(s)); {scoring}", truth.summary())
+
+
+def _options_decision(tune: TuneSettings, order: list[str]) -> Decision:
+    searched = [name for name in SEARCH_OPTIONS if name in tune.options]
+    return Decision("detector_select", f"search_options: {', '.join(searched)}; evaluating: {', '.join(order)}",
+                    {"search_options": searched, "order": order})
 
 
 def _base_alert(metric: dict | None) -> AlertConfig:

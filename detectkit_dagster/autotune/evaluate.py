@@ -5,10 +5,11 @@ whole series, cut into folds after a warm-up, is exactly "train on the past, sco
 fold". Two things make a pass cheap:
 
 * configs are remembered by detector id: an identical config is never evaluated twice;
-* the window statistics (the expensive part) do not depend on the threshold, so they are
-  computed once per config-without-threshold (recency weights compared as they resolve)
-  and every threshold only derives its bounds from them (``WindowedDetector.statistics`` /
-  ``flag``: the same numbers ``detect`` uses).
+* the window statistics (the expensive part) do not depend on the threshold or the band
+  options, so they are computed once per config without those (recency weights compared as
+  they resolve) and every threshold and option only derives its bounds from them
+  (``statistics`` / ``flag`` of the windowed and autoreg detectors: the same numbers
+  ``detect`` uses; clamping works on a copy).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from .labels import GroundTruth
 from .scoring import event_f1, onsets, score_points, unsupervised_objective, aggregate
 from .settings import FPR_TARGET, TuneSettings
 
-# Not part of the statistics key: the threshold (it only scales the bounds) and the weight
-# params (the key holds the weights they resolve to).
-KEYED_APART = ("threshold", "window_weights", "half_life", "weight_decay")
+# Not part of the statistics key: what only shapes the bounds (the threshold and the band
+# options, applied by ``flag``) and the weight params (the key holds the weights they resolve to).
+OPTION_PARAMS = ("min_spread", "min_relative_spread", "min_change", "min_relative_change", "non_negative",
+                 "stabilization")
+KEYED_APART = ("threshold",) + OPTION_PARAMS + ("window_weights", "half_life", "weight_decay")
 CACHED_STATISTICS = 8  # statistics kept in memory (a search revisits only its latest configs)
 
 
@@ -54,7 +57,8 @@ class Candidate:
     penalty: float
 
     def summary(self) -> str:
-        return f"threshold={self.params.get('threshold')}, window_size={self.params.get('window_size')}"
+        options = "".join(f", {name}={self.params[name]}" for name in OPTION_PARAMS if name in self.params)
+        return f"threshold={self.params.get('threshold')}, window_size={self.params.get('window_size')}{options}"
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,10 @@ class Evaluator:
     def _statistics_key(self, detector_type: str, detector) -> tuple:
         """What the statistics depend on: every param but the threshold, with the recency
         weights as they resolve (an explicit half-life equal to the default is the same pass)."""
-        w = resolve_weights(detector.params, self.series.timestamps)
         rest = {k: v for k, v in detector.params.items() if k not in KEYED_APART}
+        if "window_weights" not in detector.params:  # autoreg: no recency weights
+            return detector_type, json.dumps(rest, sort_keys=True)
+        w = resolve_weights(detector.params, self.series.timestamps)
         return detector_type, json.dumps(rest, sort_keys=True), w.method, w.half_life if w.method == "exponential" else 0
 
     def fold_scores(self, pred: Predictions) -> list[float]:

@@ -4,6 +4,12 @@ Axes, in order: threshold (any strict gain), recency weighting, half-life, detre
 must gain ``MIN_IMPROVEMENT``), the window (with its own tie rule), then the threshold
 again. Pinned ``fixed_params`` override every value the search tries. An axis is a small
 record, so another detector option is one more entry in ``AXES``.
+
+With ``search_options``, the options beyond the reference follow, each an axis that must gain
+``MIN_IMPROVEMENT``: a spread floor, a minimum change (both relative to the level, or in the
+series' own value steps), non-negative bounds (for a series that never goes below zero) and
+clamp stabilization; then the threshold once more. Every step only adopts a gain, so a type's
+result is never worse than without the options.
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..detection.params import WINDOWED_KINDS
+from ..detection.params import AUTOREG_DEFAULTS, WINDOWED_KINDS
 from .decisions import Decision
 from .evaluate import Candidate, Evaluator
 from .settings import MAX_CANDIDATES, MIN_IMPROVEMENT, WINDOW_TIE_MARGIN, TuneSettings
 
 HALF_LIFE_FRACTIONS = (0.05, 0.1, 0.25, 0.5)
+RELATIVE_SPREADS = (0.005, 0.01, 0.02, 0.05)   # spread floors, as a fraction of the level
+RELATIVE_CHANGES = (0.01, 0.02, 0.05, 0.1)     # minimum changes, as a fraction of the level
+STEPS = (0.5, 1.0, 2.0)                        # ... or in the series' typical value step
 
 
 def min_samples_for(window: int, floor: int) -> int:
@@ -82,6 +91,30 @@ def level_shift(values: np.ndarray) -> tuple[int, float] | None:
     return (best_split, best) if best_split is not None and best >= 3.0 else None
 
 
+def value_step(values: np.ndarray) -> float | None:
+    """The series' typical move between consecutive points that differ (1 for an integer gauge)."""
+    x = values[np.isfinite(values)]
+    moves = np.abs(np.diff(x))
+    moves = moves[moves > 0]
+    return float(np.median(moves)) if moves.size else None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the search needs to know about a detector type."""
+
+    threshold: float
+    floor: int            # smallest min_samples the type accepts
+    windowed: bool        # recency weights, detrend and seasonality apply
+
+
+def kind_of(detector_type: str) -> Kind:
+    if detector_type == "autoreg":
+        return Kind(AUTOREG_DEFAULTS["threshold"], AUTOREG_DEFAULTS["lags"] + 2, False)
+    kind = WINDOWED_KINDS[detector_type]
+    return Kind(kind.threshold, kind.min_samples_floor, True)
+
+
 @dataclass
 class TypeSearch:
     """The state of one detector type's search."""
@@ -97,8 +130,15 @@ class TypeSearch:
 
     def candidate(self, update: dict) -> Candidate | None:
         """The best config with ``update`` applied; pinned params always win."""
-        params = {**self.best.params, **update, **self.settings.fixed_params}
+        params = {**self.best.params, **update, **self.settings.pinned(self.detector_type)}
         return self.evaluate(self.detector_type, params)
+
+    @property
+    def windowed(self) -> bool:
+        return kind_of(self.detector_type).windowed
+
+    def opted(self, option: str) -> bool:
+        return option in self.settings.options
 
     def thresholds(self) -> list[dict]:
         current = self.best.params.get("threshold")
@@ -122,13 +162,37 @@ def _half_lives(s: TypeSearch) -> list[dict]:
                                                if round(w * f) >= 2})]
 
 
+def _floors(s: TypeSearch, relative: tuple[float, ...], absolute: str, relative_name: str) -> list[dict]:
+    """Relative values, then multiples of the series' value step; each update sets one of the pair."""
+    updates = [{relative_name: r, absolute: None} for r in relative]
+    step = value_step(s.evaluate.series.values)
+    if step is not None:
+        updates += [{absolute: round(f * step, 6), relative_name: None} for f in STEPS]
+    return updates
+
+
+def _never_negative(s: TypeSearch) -> bool:
+    values = s.evaluate.series.values
+    return bool(np.nanmin(values) >= 0) and s.best.params.get("input_type", "values") == "values"
+
+
 AXES: tuple[Axis, ...] = (
     Axis("threshold", TypeSearch.thresholds, margin=None),
     Axis("window_weights", lambda s: [{"window_weights": "exponential"}],
-         applies=lambda s: s.best.params.get("window_weights") is None),
+         applies=lambda s: s.windowed and s.best.params.get("window_weights") is None),
     Axis("half_life", _half_lives, applies=lambda s: s.best.params.get("window_weights") == "exponential"),
     Axis("detrend", lambda s: [{"detrend": "linear"}],
-         applies=lambda s: s.has_trend and s.best.params.get("detrend") is None),
+         applies=lambda s: s.windowed and s.has_trend and s.best.params.get("detrend") is None),
+)
+OPTION_AXES: tuple[Axis, ...] = (
+    Axis("spread_floor", lambda s: _floors(s, RELATIVE_SPREADS, "min_spread", "min_relative_spread"),
+         applies=lambda s: s.opted("spread_floor")),
+    Axis("min_change", lambda s: _floors(s, RELATIVE_CHANGES, "min_change", "min_relative_change"),
+         applies=lambda s: s.opted("min_change")),
+    Axis("non_negative", lambda s: [{"non_negative": True}],
+         applies=lambda s: s.opted("non_negative") and not s.best.params.get("non_negative") and _never_negative(s)),
+    Axis("clamp", lambda s: [{"stabilization": "clamp"}],  # autoreg clamps by default
+         applies=lambda s: s.opted("clamp") and s.windowed and s.best.params.get("stabilization") is None),
 )
 FINAL_AXES: tuple[Axis, ...] = (Axis("threshold", TypeSearch.thresholds, margin=None),)
 
@@ -167,17 +231,17 @@ def select_window(s: TypeSearch) -> None:
 def search_type(detector_type: str, components, windows: list[int], has_trend: bool,
                 evaluate: Evaluator, settings: TuneSettings) -> tuple[Candidate | None, str | None]:
     """The best config of one type, or None with the reason it was skipped."""
-    kind = WINDOWED_KINDS[detector_type]
-    floor = kind.min_samples_floor
+    kind = kind_of(detector_type)
+    floor = kind.floor
     fitting = [w for w in windows if w >= floor]
     if not fitting:
         return None, f"{detector_type}: skipped (no window of at least {floor} points fits the data)"
     seed_window = fitting[len(fitting) // 2]
     seed = {"threshold": kind.threshold, "window_size": seed_window,
             "min_samples": min_samples_for(seed_window, floor)}
-    if components:
+    if components and kind.windowed:
         seed["seasonality_components"] = components
-    first = evaluate(detector_type, {**seed, **settings.fixed_params})
+    first = evaluate(detector_type, {**seed, **settings.pinned(detector_type)})
     if first is None:
         return None, None
     s = TypeSearch(detector_type, floor, seed_window, windows, has_trend, settings, evaluate, first)
@@ -186,6 +250,9 @@ def search_type(detector_type: str, components, windows: list[int], has_trend: b
     select_window(s)
     for axis in FINAL_AXES:
         sweep(s, axis)
+    if settings.options:  # only gains from here: never worse than the search without options
+        for axis in OPTION_AXES + FINAL_AXES:
+            sweep(s, axis)
     return s.best, None
 
 

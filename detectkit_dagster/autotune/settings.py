@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from ..config.errors import describe_validation_error
 from ..config.metric import AutotuneConfig
 from ..detection import create_detector
-from ..detection.params import windowed_defaults, WINDOWED_KINDS
+from ..detection.params import AUTOREG_DEFAULTS, windowed_defaults, WINDOWED_KINDS
 from ..errors import AutotuneError
 from .labels import parse_labels
 
@@ -35,6 +35,7 @@ class TuneSettings:
     force_seasonality: tuple | None = None
     fixed_params: dict = field(default_factory=dict)
     max_history: int | None = None
+    options: frozenset[str] = frozenset()  # search_options: what the search adds beyond the reference
 
     @classmethod
     def from_block(cls, block: dict | AutotuneConfig | None, scoring: str | None = None) -> "TuneSettings":
@@ -53,10 +54,20 @@ class TuneSettings:
             force_seasonality=tuple(config.force_seasonality) if config.force_seasonality else None,
             fixed_params=dict(config.fixed_params or {}),
             max_history=config.max_history,
+            options=frozenset(config.search_options),
         )
 
     def thresholds(self, detector_type: str) -> tuple[float, ...]:
         return IQR_THRESHOLDS if detector_type == "iqr" else SIGMA_THRESHOLDS
+
+    @property
+    def searched_types(self) -> tuple[str, ...]:
+        """The detector types searched: the allowed ones, then autoreg when it is opted into."""
+        return self.detector_types + (("autoreg",) if "autoreg" in self.options else ())
+
+    def pinned(self, detector_type: str) -> dict:
+        """The pinned params that apply to a type (autoreg has no weights, detrend or groups)."""
+        return _applying(self.fixed_params, detector_type)
 
     @property
     def fixed_window(self) -> int | None:
@@ -87,16 +98,19 @@ def check_block(config: AutotuneConfig) -> AutotuneConfig:
         except ValueError as exc:
             raise ValueError(f"incidents: {exc}") from None
     if config.fixed_params:
+        types = tuple(config.detector_types or TYPES) + (("autoreg",) if "autoreg" in config.search_options else ())
         try:
-            check_fixed_params(config.fixed_params, config.detector_types)
+            check_fixed_params(config.fixed_params, types)
         except ValueError as exc:
             raise ValueError(f"fixed_params: {exc}") from None
     return config
 
 
 def check_fixed_params(fixed: dict, detector_types=None) -> dict:
-    """Pinned detector params must be valid for every type the search may use."""
-    known = set(windowed_defaults(WINDOWED_KINDS["mad"]))
+    """Pinned detector params must be valid for every type the search may use (a param only
+    autoreg has, or only the windowed types have, is pinned for those)."""
+    types = detector_types or TYPES
+    known = set().union(*(_params_of(t) for t in types))
     for name in fixed:
         if name not in known:
             raise ValueError(f"unknown detector param {name!r}; allowed: {', '.join(sorted(known))}")
@@ -107,9 +121,20 @@ def check_fixed_params(fixed: dict, detector_types=None) -> dict:
     window = probe["window_size"]
     if isinstance(window, int) and not isinstance(window, bool):
         probe.setdefault("min_samples", min(30, max(window, 1)))
-    for detector_type in detector_types or TYPES:
+    for detector_type in types:
         try:
-            create_detector(detector_type, probe)
+            create_detector(detector_type, _applying(probe, detector_type))
         except ValueError as exc:
             raise ValueError(str(exc)) from None
     return fixed
+
+
+def _params_of(detector_type: str) -> set[str]:
+    if detector_type == "autoreg":  # seasonality is left to the windowed types
+        return set(AUTOREG_DEFAULTS) - {"seasonality_components"}
+    return set(windowed_defaults(WINDOWED_KINDS[detector_type]))
+
+
+def _applying(params: dict, detector_type: str) -> dict:
+    names = _params_of(detector_type)
+    return {k: v for k, v in params.items() if k in names}

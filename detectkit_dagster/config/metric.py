@@ -23,6 +23,8 @@ from .cron import check_cron
 log = logging.getLogger(__name__)
 BUILTIN_SEASONALITY = ("day_of_month", "day_of_week", "hour", "is_holiday", "is_weekend", "month")
 DETECTOR_TYPES = ("autoreg", "iqr", "mad", "manual_bounds", "prophet", "timesfm", "zscore")
+# What `autotune.search_options` can add to the search (all of them with `true`).
+SEARCH_OPTIONS = ("spread_floor", "min_change", "clamp", "non_negative", "autoreg", "recovery")
 MAX_NAME_LENGTH = 100
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _TAG = re.compile(r"^[\w-]+$")
@@ -100,6 +102,22 @@ class AutotuneConfig(_Strict):
     folds: int = Field(default=5, ge=2)
     stability_lambda: float = Field(default=0.5, ge=0)
     max_history: int | None = Field(default=None, ge=1)
+    # opt-in: also search the detector options beyond detectkit 0.29 (true = all of them)
+    search_options: list[Literal[SEARCH_OPTIONS]] = Field(default_factory=list)  # type: ignore[valid-type]
+
+    @field_validator("search_options", mode="before")
+    @classmethod
+    def _options(cls, value: Any) -> Any:
+        if value is None or value is False:
+            return []
+        if value is True:
+            return list(SEARCH_OPTIONS)
+        return [value] if isinstance(value, str) else value  # `search_options: autoreg`
+
+    @field_validator("search_options")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     @field_validator("force_seasonality", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from detectkit_dagster.detection import options, stabilize
 from detectkit_dagster.detection import params as P
 from detectkit_dagster.detection.preprocess import apply_input_type
 from detectkit_dagster.detection.results import (
-    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, build_frame, integer, literal,
+    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal,
 )
 
 BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
@@ -50,50 +50,41 @@ class Moments:
     def take(self, at) -> Moments:
         return Moments(self.n[at], self.mean[at], self.cov[at])
 
-    def replace(self, first: int, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
-                window: int) -> None:
-        """Swap fit rows ``targets`` (vectors ``old`` -> ``new``, NaN rows: not a fit row) in the
-        windows of ``rows`` (positions first.. onward), in closed form about each window's mean."""
-        inside = (targets[None, :] >= rows[:, None] - window) & (targets[None, :] < rows[:, None])
-        whole = inside.all(axis=1)
-        if np.isfinite(old).all() and np.isfinite(new).all() and whole.any():
-            # the windows holding every swapped row (all but a few at the edges) share the sums
-            bulk = np.flatnonzero(whole)
-            self._swap_all(first + int(bulk[0]), first + int(bulk[-1]) + 1, old, new)
-            rest = np.flatnonzero(~whole)
-        else:
-            rest = np.arange(len(rows))
-        if rest.size:
-            self._swap_some(first + rest, inside[rest], old, new)
+    def swapped(self, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
+                window: int) -> tuple[Moments, np.ndarray]:
+        """The moments of the windows of ``rows`` (these moments) after fit rows ``targets``
+        (ascending) changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row),
+        and the rows whose centred sums the rounding of the change could have spoilt (a clamped
+        spike leaving a flat window: recompute those directly).
 
-    def _swap_all(self, start: int, stop: int, old: np.ndarray, new: np.ndarray) -> None:
-        n, mean, cov = self.n[start:stop], self.mean[start:stop], self.cov[start:stop]  # views
-        ref = mean[0].copy()  # deviations are taken about a nearby level, not about 0
-        new_dev, old_dev = new - ref, old - ref
-        squares = new_dev.T @ new_dev - old_dev.T @ old_dev
-        change = new_dev.sum(axis=0) - old_dev.sum(axis=0)
-        offset = mean - ref
-        shift = change / n[:, None]
-        cov += (squares - offset[:, :, None] * change[None, None, :] - change[None, :, None] * offset[:, None, :]
-                - n[:, None, None] * shift[:, :, None] * shift[:, None, :])
-        mean += shift
-
-    def _swap_some(self, at: np.ndarray, inside: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
-        """Windows holding some of the swapped rows, each of which may or may not be a fit row."""
-        n, mean = self.n[at], self.mean[at]
-        gone = inside & np.isfinite(old).all(axis=1)[None, :]
-        came = inside & np.isfinite(new).all(axis=1)[None, :]
-        dev_old = np.where(gone[:, :, None], old[None, :, :] - mean[:, None, :], 0.0)
-        dev_new = np.where(came[:, :, None], new[None, :, :] - mean[:, None, :], 0.0)
-        count = n + came.sum(axis=1) - gone.sum(axis=1)
+        Each window holds a contiguous run of the targets, so one prefix sum over them gives every
+        window's change in count, sum and cross products, taken about a nearby level."""
+        k = old.shape[1]
+        ref = self.mean[0] if np.isfinite(self.mean[0]).all() else np.zeros(k)
+        came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
+        dev_new = np.where(came[:, None], new - ref, 0.0)
+        dev_old = np.where(gone[:, None], old - ref, 0.0)
+        squares = dev_new[:, :, None] * dev_new[:, None, :] - dev_old[:, :, None] * dev_old[:, None, :]
+        per = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old, squares.reshape(len(old), -1),
+                              dev_new ** 2 + dev_old ** 2), axis=1)
+        cumulative = np.zeros((len(per) + 1, per.shape[1]))
+        np.cumsum(per, axis=0, out=cumulative[1:])
+        change = cumulative[np.searchsorted(targets, rows)] - cumulative[np.searchsorted(targets, rows - window)]
+        offset = self.mean - ref
+        first = self.n[:, None] * offset + change[:, 1:k + 1]                  # sums about ref
+        spread = self.n[:, None] * offset ** 2
+        second = self.cov + self.n[:, None, None] * offset[:, :, None] * offset[:, None, :] + \
+            change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
+        n = self.n + change[:, 0]
+        diagonal = np.arange(k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            shift = np.where(count[:, None] > 0, (dev_new.sum(axis=1) - dev_old.sum(axis=1)) / count[:, None], 0.0)
-        signed = np.concatenate((dev_new, -dev_old), axis=1)
-        stacked = np.concatenate((dev_new, dev_old), axis=1)
-        self.cov[at] += np.matmul(signed.transpose(0, 2, 1), stacked) - (
-            count[:, None, None] * shift[:, :, None] * shift[:, None, :])
-        self.mean[at] = mean + shift
-        self.n[at] = count
+            mean = first / n[:, None]
+            cov = second - first[:, :, None] * mean[:, None, :]
+            # what the sums above were made of, hence their rounding, against what is left
+            size = (np.abs(self.cov[:, diagonal, diagonal]) + spread + change[:, -k:] + first * mean
+                    + (len(targets) + 1) * np.abs(cumulative[:, -k:]).max(axis=0))
+            risky = np.any(4 * EPS * size > ACCURACY * cov[:, diagonal, diagonal], axis=1) & (n > 0)
+        return Moments(n, mean + ref, cov), risky
 
 
 def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,17 +181,19 @@ def _fit(n, mean, cov, lag_values, lags):
         a[:, 0, 1:] = a[:, 1:, 0] = n[:, None] * lead[:, 1:]
         b = np.concatenate(((n * lead[:, 0])[:, None], gram[:, 1:, 0]), axis=1)
         ridge = RIDGE * np.trace(a, axis1=1, axis2=2) / k
-        beta = _solve(a, b, ridge)
-        rss = gram[:, 0, 0] - 2 * np.einsum("ra,ra->r", beta, b) + np.einsum("ra,ra->r", beta, (a @ beta[:, :, None])[:, :, 0])
+        diagonal = np.arange(k)
+        a[:, diagonal, diagonal] += ridge[:, None]
+        beta = _solve(a, b)
+        # |y - X beta|^2 = y'y - 2 beta'b + beta'(A - ridge) beta, and (A + ridge) beta = b
+        rss = gram[:, 0, 0] - np.sum(beta * b, axis=1) - ridge * np.sum(beta * beta, axis=1)
         sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1)) * scale
         prediction = centre + scale * beta[:, 0] + np.einsum("ra,ra->r", beta[:, 1:], lag_values - centre[:, None])
     return prediction, sigma
 
 
-def _solve(a: np.ndarray, b: np.ndarray, ridge: np.ndarray) -> np.ndarray:
-    """``(a + ridge I) x = b`` per row: one LAPACK call for a few systems, the vectorised
-    Cholesky for many."""
-    system = a + ridge[:, None, None] * np.eye(b.shape[1])
+def _solve(system: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``system x = b`` per row: one LAPACK call for a few systems, the vectorised Cholesky
+    for many."""
     if len(b) < LAPACK_ROWS:
         try:
             return np.linalg.solve(system, b[:, :, None])[:, :, 0]
@@ -229,6 +222,22 @@ def spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for i in reversed(range(k)):
             x[i] = (y[i] - np.sum(low[i + 1:, i] * x[i + 1:], axis=0)) / low[i, i]
     return x
+
+
+@dataclass(frozen=True)
+class Fits:
+    """The threshold-free part of one detect() pass: every evaluated row's fit."""
+
+    ts: np.ndarray
+    raw: np.ndarray
+    processed: np.ndarray
+    z: np.ndarray            # lag vectors
+    sizes: np.ndarray        # fit rows per input row
+    status: np.ndarray
+    q: np.ndarray            # evaluated rows
+    moments: Moments         # of their windows
+    prediction: np.ndarray
+    sigma: np.ndarray
 
 
 @dataclass
@@ -266,8 +275,18 @@ class AutoregDetector:
 
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
         """One result per point, in input order (the columns of every detector)."""
+        s = self.statistics(timestamps, values, seasonality)
+        outcome, prediction, sigma, clamped = self._flagged(s, s.z, s.prediction, s.sigma)
+        columns, floats, fields = self._metadata(len(s.processed), s.sizes, s.q, prediction, sigma, clamped)
+        prefix = '{"fit_points":'
+        suffix = f',"min_samples":{self.params["min_samples"]},"reason":"insufficient_data"}}'
+        return build_frame(s.ts, s.raw, outcome, columns, fields, lambda n: f"{prefix}{n}{suffix}", floats)
+
+    def statistics(self, timestamps, values, seasonality: dict | None = None) -> Fits:
+        """Everything detect() computes before the threshold and the band options apply: the fits.
+        A detector whose params differ only in those flags from the same fits (``flag``)."""
         p = self.params
-        lags, window = p["lags"], p["window_size"]
+        lags = p["lags"]
         ts = np.asarray(timestamps).astype("datetime64[ms]")
         raw = np.asarray(values, dtype=float)
         if ts.shape != raw.shape:
@@ -276,7 +295,7 @@ class AutoregDetector:
         z, valid = lag_vectors(processed, lags)
         has_lags = np.isfinite(z[:, 1:]).all(axis=1)
         candidates = np.flatnonzero(~np.isnan(processed) & has_lags)
-        moments = window_moments(z, valid, candidates, window)
+        moments = window_moments(z, valid, candidates, p["window_size"])
         sizes = np.zeros(len(processed), dtype=np.int64)
         sizes[candidates] = moments.n.astype(np.int64)
         status = np.where(np.isnan(processed), MISSING, np.where(~has_lags, MISSING_LAGS, OK))
@@ -284,16 +303,25 @@ class AutoregDetector:
         keep = status[candidates] == OK
         q, moments = candidates[keep], moments.take(keep)
         prediction, sigma = fit(moments, z[q, 1:], lags)
+        return Fits(ts, raw, processed, z, sizes, status, q, moments, prediction, sigma)
+
+    def flag(self, s: Fits) -> Outcome:
+        """Bounds and flags under this detector's threshold and options (does not change ``s``)."""
+        clamping = self.params["stabilization"] == "clamp"
+        copies = (s.z.copy(), s.prediction.copy(), s.sigma.copy()) if clamping else (s.z, s.prediction, s.sigma)
+        return self._flagged(s, *copies)[0]
+
+    def _flagged(self, s: Fits, z, prediction, sigma):
+        """The bands, clamping flagged points into later fits when asked (which updates ``z``,
+        ``prediction`` and ``sigma``), and the flags."""
+        p = self.params
         bands = self._bands(prediction, sigma)
         clamped = None
         if p["stabilization"] == "clamp":
-            state = _Clamping(self, processed, z, valid, q, moments, bands, prediction, sigma)
-            clamped = stabilize.clamp(processed, q, bands, window + lags, state.update, state.reband, state.write_back)
-        outcome = options.outcome(processed, status, q, bands)
-        columns, floats, fields = self._metadata(len(processed), sizes, q, prediction, sigma, clamped)
-        prefix = '{"fit_points":'
-        suffix = f',"min_samples":{p["min_samples"]},"reason":"insufficient_data"}}'
-        return build_frame(ts, raw, outcome, columns, fields, lambda n: f"{prefix}{n}{suffix}", floats)
+            state = _Clamping(self, s.processed, z, s.q, s.moments, bands, prediction, sigma)
+            clamped = stabilize.clamp(s.processed, s.q, bands, p["window_size"] + p["lags"], state.update,
+                                      state.reband, state.write_back)
+        return options.outcome(s.processed, s.status, s.q, bands), prediction, sigma, clamped
 
     def _bands(self, prediction: np.ndarray, sigma: np.ndarray) -> options.Bands:
         k = self.params["threshold"]
@@ -320,14 +348,19 @@ class AutoregDetector:
 
 
 class _Clamping:
-    """What a clamp changes: the lag vectors holding the row, the windows holding those, the fits."""
+    """What a clamp changes: the lag vectors holding the row, and through them the fits of the
+    windows holding those. A clamp only rewrites the vectors; when the walk reaches a position,
+    its window's moments are corrected for the vectors that changed and its fit is solved."""
 
-    def __init__(self, detector: AutoregDetector, processed, z, valid, q, moments: Moments, bands,
+    def __init__(self, detector: AutoregDetector, processed, z, q, moments: Moments, bands,
                  prediction: np.ndarray, sigma: np.ndarray):
-        self.detector, self.processed, self.z, self.valid = detector, processed, z, valid
+        self.detector, self.processed, self.z = detector, processed, z
+        self.valid = np.isfinite(z).all(axis=1)  # fit rows, as the clamps leave them
         self.q, self.moments, self.bands = q, moments, bands
         self.prediction, self.sigma = prediction, sigma  # updated in place
         self.lags, self.window = detector.params["lags"], detector.params["window_size"]
+        self.original = np.empty_like(z)               # vectors as they were before their first change
+        self.changed = np.zeros(len(z), dtype=bool)
 
     def write_back(self, row: int, bound: float) -> float:
         """The bound, kept within the raw values the row's fit could see."""
@@ -335,16 +368,25 @@ class _Clamping:
         seen = seen[np.isfinite(seen)]
         return float(np.clip(bound, seen.min(), seen.max())) if seen.size else bound
 
-    def update(self, work, at: np.ndarray, row: int, before: float, after: float) -> None:
-        # the clamped value sits in lag vectors row .. row + lags, and those in the windows after them
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        # the clamped value sits in lag vectors row .. row + lags
         targets = np.arange(row, min(row + self.lags + 1, len(self.z)))
-        old = self.z[targets].copy()
+        fresh = targets[~self.changed[targets]]
+        self.original[fresh] = self.z[fresh]
+        self.changed[fresh] = True
         self.z[targets, targets - row] = after
         self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
-        self.moments.replace(int(at[0]), self.q[at], targets, old, self.z[targets], self.window)
 
-    def reband(self, at: np.ndarray) -> None:
-        part = slice(int(at[0]), int(at[-1]) + 1)
-        prediction, sigma = fit(self.moments.take(part), self.z[self.q[part], 1:], self.lags)
-        self.bands.assign(at, self.detector._bands(prediction, sigma))
+    def reband(self, work, part: slice) -> None:
+        rows = self.q[part]
+        moments = self.moments.take(part)
+        start = max(int(rows[0]) - self.window, 0)
+        targets = np.flatnonzero(self.changed[start:int(rows[-1])]) + start  # changed rows some window holds
+        if targets.size:
+            moments, risky = moments.swapped(rows, targets, self.original[targets], self.z[targets], self.window)
+            if risky.any():
+                exact = direct_moments(self.z, self.valid, rows[risky], self.window)
+                moments.n[risky], moments.mean[risky], moments.cov[risky] = exact.n, exact.mean, exact.cov
+        prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
+        self.bands.assign(part, self.detector._bands(prediction, sigma))
         self.prediction[part], self.sigma[part] = prediction, sigma

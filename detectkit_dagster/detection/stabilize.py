@@ -3,25 +3,32 @@
 The rule is sequential -- the band of a point depends on the clamps before it -- but clamps
 are rare, so the engine computes every band at once from the raw values and then walks the
 flags in time order. A clamp at row ``r`` can only change the rows whose window holds ``r``
-(the next ``window`` rows); those are brought up to date before the next flag is looked for.
-Updating them is cheap for the common cases:
+(the next ``window`` rows). A walk (one per kind of statistics) keeps those up to date:
 
-* order statistics (MAD, IQR) with equal weights: replacing one value leaves a quantile
-  unchanged when the old and the new value both lie beyond the order statistics it
-  interpolates between; counting ranks in the window proves that for most rows, and only
-  the others are recomputed;
-* moments (z-score) with equal weights: mean and sum of squares of the window and of the
-  seasonal group holding the row follow from the replaced value in closed form;
-* autoreg: the fit's sums follow in closed form too, but every fit must be solved again; that
-  is deferred until the walk reaches the row, so inside an incident only the next row is.
+* order statistics (MAD, IQR) with equal weights, no seasonality: at each clamp, replacing one
+  value leaves a quantile unchanged when the old and the new value both lie beyond the order
+  statistics it interpolates between; counting ranks in the window proves that for most rows,
+  and only the others are recomputed (``RankSettle``);
+* moments (z-score) with equal weights: at each clamp, the mean and the sum of squared
+  deviations of the window and of the seasonal group follow from the replaced value in closed
+  form (a few operations over the window); standard deviations, adjusted statistics and bands
+  wait until the walk reaches a row (``MomentSettle``);
+* autoreg (``autoreg.py``): a clamp rewrites the lag vectors holding it; when the walk reaches
+  a row, its window's sums are corrected for the vectors that changed and only then is its
+  fit solved;
+* anything else (weights, detrend, order statistics with seasonality): a row whose window
+  holds a clamp is computed again from the clamped values when the walk reaches it
+  (``Recompute``).
 
-Anything else (weights, detrend, order statistics with seasonality) recomputes the affected
-rows. Because every row depends only on rows before it, the walk gives exactly the
-sequential result (tests compare it with a per-point implementation).
+What waits for the walk is computed once per look (inside an incident only the next row is
+looked at), not once per clamp in the window. Because every row depends only on rows before
+it, the walk gives exactly the sequential result (tests compare it with a per-point
+implementation).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -29,6 +36,10 @@ import numpy as np
 from detectkit_dagster.detection.evaluation import reweigh
 
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
+# Rounding of one closed-form update of a sum of squared deviations, per |delta| (|after| + |before|)
+# (a few operations, each within one unit of the largest magnitude involved) ...
+ROUNDING = 12 * float(np.finfo(float).eps)
+PRECISION = 1e-9  # ... and the share of the sums it may reach before they are recomputed
 
 
 def next_true(mask: np.ndarray, start: int) -> int:
@@ -44,16 +55,16 @@ def next_true(mask: np.ndarray, start: int) -> int:
 
 
 def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
-          update: Callable[[np.ndarray, np.ndarray, int, float, float], None],
-          reband: Callable[[np.ndarray], None] | None = None,
+          update: Callable[[np.ndarray, int, float, float, slice], None],
+          reband: Callable[[np.ndarray, slice], None],
           write_back: Callable[[int, float], float] | None = None) -> np.ndarray:
     """Walk the flags of the evaluated rows ``q`` in order, clamping each; returns which were.
 
-    A clamp at row r changes rows r + 1 .. r + ``reach``. ``update(work, at, row, before,
-    after)`` must bring what positions ``at`` depend on up to date after ``work[row]`` changed
-    from ``before`` to ``after``; ``reband(at)`` (when given) then recomputes their bands,
-    which is deferred until the walk reaches them: inside an incident only the next row is
-    needed. ``write_back(row, bound)`` may adjust the value written.
+    A clamp at row r changes rows r + 1 .. r + ``reach``. ``update(work, row, before, after,
+    positions)`` is told that ``work[row]`` went from ``before`` to ``after`` (``positions``: the
+    slice of positions it can change); ``reband(work, positions)`` brings the bands of a slice
+    of positions up to date when the walk reaches them. ``write_back(row, bound)`` may adjust
+    the value written.
     """
     work = processed.copy()
     x = processed[q]
@@ -70,29 +81,27 @@ def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
         before = float(work[row])
         work[row] = after
         clamped[k] = True
-        stop = int(np.searchsorted(q, row + reach, "right"))
+        stop = int(q.searchsorted(row + reach, "right"))
         if stop > k + 1:
-            update(work, np.arange(k + 1, stop), row, before, after)
+            update(work, row, before, after, slice(k + 1, stop))
         stale_end = max(stale_end, stop)
-        k = _next_flag(x, bands, flag, expected, k + 1, stale_end, reband)
+        k = _next_flag(work, x, bands, flag, expected, k + 1, stale_end, reband)
     return clamped
 
 
-def _next_flag(x, bands, flag, expected, start: int, stale_end: int, reband) -> int:
+def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reband) -> int:
     """The next flagged position from ``start``; stale bands are recomputed up to the next
     position that was flagged before the walk (a good guess of where to stop)."""
     position = start
     while position < stale_end:
-        later = np.searchsorted(expected, position)
-        guess = expected[later] if reband is not None and later < len(expected) else stale_end
-        end = int(min(stale_end, max(guess + 1, position + 1)))
-        at = np.arange(position, end)
-        if reband is not None:
-            reband(at)
+        later = int(expected.searchsorted(position))
+        end = stale_end if later == len(expected) else min(stale_end, max(int(expected[later]) + 1, position + 1))
+        at = slice(position, end)
+        reband(work, at)
         flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
-        hit = np.flatnonzero(flag[at])
-        if hit.size:
-            return position + int(hit[0])
+        hit = int(flag[at].argmax())
+        if flag[position + hit]:
+            return position + hit
         position = end
     return next_true(flag, position)
 
@@ -107,51 +116,128 @@ def in_window(clamped: np.ndarray, q: np.ndarray, length: int, window: int) -> n
     return out
 
 
-def _equal_weights(params: dict) -> bool:
-    return params["window_weights"] is None and params["detrend"] is None
+def walk_for(detector, ev, bands, reassess) -> _Walk:
+    """The walk for a windowed detector's statistics (see the module docstring)."""
+    if detector.params["window_weights"] is None and detector.params["detrend"] is None:
+        if detector.kind.type_name == "zscore":
+            return MomentSettle(detector, ev, bands, reassess)
+        if not ev.seasonal:
+            return RankSettle(detector, ev, bands, reassess)
+    return Recompute(detector, ev, bands, reassess)
 
 
-def _replaced(n, mean, std, before: float, after: float):
-    """Mean and standard deviation (ddof 1) of n values after one of them went from before to after."""
-    delta = after - before
-    new_mean = mean + delta / n
-    squares = std * std * (n - 1) + delta * ((after - new_mean) + (before - mean))
-    return new_mean, np.sqrt(np.maximum(squares, 0.0) / (n - 1))
+class _Walk:
+    """What every windowed walk shares: the detector, its statistics, the bands, and a way to
+    compute positions again from the clamped values (``reassess(work, at)``)."""
+
+    def __init__(self, detector, ev, bands, reassess):
+        self.detector, self.ev, self.bands, self.reassess = detector, ev, bands, reassess
+        self.window = detector.params["window_size"]
+
+    def assign_bands(self, at) -> None:
+        self.bands.assign(at, self.detector._bands({name: values[at] for name, values in self.ev.adjusted.items()}))
 
 
-def settle_moments(detector, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
-    """Replace ``before`` by ``after`` in the mean and standard deviation (ddof 1) of each window,
-    and of each seasonal group holding the row; then re-derive the adjusted statistics."""
-    if not (_equal_weights(detector.params) and np.isfinite(before) and np.isfinite(after)):
-        return at
-    span = slice(int(at[0]), int(at[-1]) + 1)  # positions after a clamp are consecutive: views
-    mean, std = ev.global_stats["mean"][span], ev.global_stats["std"][span]
-    ok = np.isfinite(mean) & np.isfinite(std)
-    groups = []
-    for entry in ev.seasonal or ():
-        if entry.codes is not None:
-            # engaged groups holding the row: same group code (the row is inside every window at)
-            held = (entry.codes[ev.q[span]] == entry.codes[row]) & ~entry.fallback[span]
-            g_mean, g_std = entry.stats["mean"][span], entry.stats["std"][span]
-            ok &= ~held | (np.isfinite(g_mean) & np.isfinite(g_std))
-            groups.append((entry, held))
-    n = ev.window.size[span].astype(float)
-    new_mean, new_std = _replaced(n, mean, std, before, after)
-    mean[ok], std[ok] = new_mean[ok], new_std[ok]
-    for entry, held in groups:
-        rows = np.flatnonzero(ok & held) + span.start
-        entry.stats["mean"][rows], entry.stats["std"][rows] = _replaced(
-            entry.size[rows].astype(float), entry.stats["mean"][rows], entry.stats["std"][rows], before, after)
-    if ev.seasonal:
-        reweigh(detector.stat_names, ev, span)
-    else:
-        ev.adjusted["mean"][span], ev.adjusted["std"][span] = mean, std
-    return at[~ok]
+class Recompute(_Walk):
+    """Any statistics: a position whose window holds a clamp is computed again from the clamped
+    values when the walk reaches it."""
+
+    def __init__(self, detector, ev, bands, reassess):
+        super().__init__(detector, ev, bands, reassess)
+        self.last = -1  # row of the latest clamp
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        self.last = row
+
+    def reband(self, work, span: slice) -> None:
+        held = np.flatnonzero(self.ev.q[span] - self.window <= self.last)  # every clamp is before them
+        if held.size:
+            self.reassess(work, held + span.start)
+        self.assign_bands(span)
+
+
+class RankSettle(_Walk):
+    """Order statistics with equal weights and no seasonality: at each clamp, the rows whose
+    quantiles it may change are found by counting ranks and recomputed (``settle_order_stats``);
+    bands wait until the walk reaches a row."""
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        stale = settle_order_stats(self.detector, work, self.ev, np.arange(span.start, span.stop), row, before, after)
+        if stale.size:
+            self.reassess(work, stale)
+
+    def reband(self, work, span: slice) -> None:
+        self.assign_bands(span)
+
+
+class MomentSettle(_Walk):
+    """Moments with equal weights: at each clamp, the mean and the sum of squared deviations of
+    every window holding the row, and of its seasonal group, follow in closed form; a row's
+    standard deviation (ddof 1), adjusted statistics and band are derived when the walk reaches it.
+
+    The closed form carries the rounding of each update; a row whose sums could have lost
+    precision to it (a clamped spike leaving a flat window) is recomputed from the clamped values."""
+
+    def __init__(self, detector, ev, bands, reassess):
+        super().__init__(detector, ev, bands, reassess)
+        # per component (the window, then each seasonal group): statistics, size and, per position,
+        # the sum of squared deviations, 1 / (size - 1), the group code and whether it is engaged
+        parts = [(ev.global_stats, ev.window.size, None, None)]
+        parts += [(entry.stats, entry.size, entry.codes, ~entry.fallback) for entry in ev.seasonal or ()
+                  if entry.codes is not None]
+        self.parts = []
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for stats, size, codes, engaged in parts:
+                n = size.astype(float)
+                self.parts.append((stats, n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
+                                   None if codes is None else codes[ev.q], engaged))
+        self.rounding = np.zeros(len(ev.q))  # a bound of the rounding the updates put in the sums
+        # rows without a closed form (an infinite value in the window) are recomputed when reached
+        self.redo = ~(np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"]))
+
+    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
+        delta = after - before
+        if not math.isfinite(delta):
+            self.redo[span] = True
+            return
+        self.rounding[span] += ROUNDING * abs(delta) * (abs(after) + abs(before))
+        for stats, n, squares, _, codes, position_codes, engaged in self.parts:
+            if codes is None:
+                at = span
+            else:  # engaged groups holding the row: same group code (every window here holds the row)
+                at = np.flatnonzero((position_codes[span] == codes[row]) & engaged[span]) + span.start
+            mean = stats["mean"][at]
+            shifted = mean + delta / n[at]
+            squares[at] += delta * ((after - shifted) + (before - mean))
+            stats["mean"][at] = shifted
+
+    def reband(self, work, span: slice) -> None:
+        ev = self.ev
+        redo = self.redo[span].copy()
+        with np.errstate(invalid="ignore"):
+            for stats, _, squares, per_dof, *_ in self.parts:
+                stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) * per_dof[span])
+                redo |= squares[span] * PRECISION <= self.rounding[span]
+        if redo.any():
+            self._recompute(work, np.flatnonzero(redo) + span.start)
+        if ev.seasonal:
+            reweigh(self.detector.stat_names, ev, span)
+        else:
+            for name in self.detector.stat_names:
+                ev.adjusted[name][span] = ev.global_stats[name][span]
+        self.assign_bands(span)
+
+    def _recompute(self, work, at: np.ndarray) -> None:
+        self.reassess(work, at)
+        for stats, n, squares, *_ in self.parts:
+            squares[at] = stats["std"][at] ** 2 * (n[at] - 1)
+        self.rounding[at] = 0.0
+        self.redo[at] = ~(np.isfinite(self.ev.global_stats["mean"][at]) & np.isfinite(self.ev.global_stats["std"][at]))
 
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:
     """The lower order statistic a Hazen quantile interpolates from."""
-    return np.clip(np.floor(t * n - 0.5).astype(np.int64), 0, n - 1)
+    return np.minimum(np.maximum(np.floor(t * n - 0.5).astype(np.int64), 0), n - 1)
 
 
 class _Window:
@@ -166,26 +252,30 @@ class _Window:
 
     def count(self, *masks: np.ndarray) -> np.ndarray:
         """Per mask (one per row of the result): how many window values it marks, per row."""
-        stacked = np.stack(masks)
-        total = np.concatenate((np.zeros((len(masks), 1), dtype=np.int64), np.cumsum(stacked, axis=1)), axis=1)
+        total = _cumulative(np.stack(masks))
         return total[:, self.end] - total[:, self.start]
 
     def at_most(self, op, thresholds: np.ndarray, high: bool) -> np.ndarray:
         """An upper bound of ``count(op(values, thresholds[r]))`` per row: rows share, per block
         of BLOCK rows, the block's largest (``high``) or smallest threshold."""
+        reduce = np.maximum.reduceat if high else np.minimum.reduceat
+        shared = reduce(thresholds, np.arange(0, len(thresholds), BLOCK))
+        total = _cumulative(op(self.values[None, :], shared[:, None]))
         blocks = np.arange(len(thresholds)) // BLOCK
-        padded = np.pad(thresholds, (0, -len(thresholds) % BLOCK), mode="edge").reshape(-1, BLOCK)
-        shared = padded.max(axis=1) if high else padded.min(axis=1)
-        mask = op(self.values[None, :], shared[:, None])
-        total = np.concatenate((np.zeros((len(shared), 1), dtype=np.int64), np.cumsum(mask, axis=1)), axis=1)
         return total[blocks, self.end] - total[blocks, self.start]
 
 
+def _cumulative(masks: np.ndarray) -> np.ndarray:
+    """Per row of ``masks``: how many it marks before each position (a leading 0)."""
+    total = np.zeros((len(masks), masks.shape[1] + 1), dtype=np.int32)  # counts within two windows
+    masks.cumsum(axis=1, out=total[:, 1:])
+    return total
+
+
 def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
-    """Rows whose quantiles (and MAD) the replacement may change; the others keep their statistics."""
+    """Rows whose quantiles (and MAD) the replacement may change (equal weights, no seasonality);
+    the others keep their statistics."""
     params = detector.params
-    if not _equal_weights(params) or ev.seasonal:
-        return at
     rows, n = ev.q[at], ev.window.size[at]
     w = _Window(work, rows, params["window_size"], row, before)
     up = before > after

@@ -107,12 +107,6 @@ class WindowedDetector:
         """The interval for a given spread unit (used when a spread floor applies)."""
         raise NotImplementedError
 
-    def settle(self, work, ev: Evaluation, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
-        """After ``work[row]`` went from ``before`` to ``after`` (a clamp), bring the statistics of
-        positions ``at`` (whose windows hold ``row``) up to date where that is cheap; return the
-        positions that must be recomputed. The general answer: all of them."""
-        return at
-
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
         """One result per point, in input order (see the package docs for the columns)."""
@@ -153,9 +147,9 @@ class WindowedDetector:
         bands = self._bands(ev.adjusted)
         clamped = None
         if p["stabilization"] == "clamp":
-            clamped = stabilize.clamp(s.processed, ev.q, bands, p["window_size"],
-                                      lambda work, at, *change: self._refresh(work, ev, bands, at, s.weights,
-                                                                             s.features, change))
+            walk = stabilize.walk_for(self, ev, bands, lambda work, at: ev.assign(
+                at, self._reassess(work, ev.q[at], s.weights, s.features)))
+            clamped = stabilize.clamp(s.processed, ev.q, bands, p["window_size"], walk.update, walk.reband)
         return options.outcome(s.processed, s.status, ev.q, bands), ev, clamped  # spec 7.2 steps 8-10, 7.6
 
     def _assess(self, work, window: WindowSet, weights: RecencyWeights, features) -> Evaluation:
@@ -178,14 +172,6 @@ class WindowedDetector:
         if options.any_set(self.params):
             bands = options.apply(self.params, bands, self.centre(a), lambda unit: self.band(a, unit))
         return bands
-
-    def _refresh(self, work, ev: Evaluation, bands: options.Bands, at: np.ndarray, weights, features,
-                 change: tuple[int, float, float]) -> None:
-        """Statistics and bands of positions ``at`` after a clamp changed ``work``."""
-        stale = self.settle(work, ev, at, *change)
-        if stale.size:
-            ev.assign(stale, self._reassess(work, ev.q[stale], weights, features))
-        bands.assign(at, self._bands({name: values[at] for name, values in ev.adjusted.items()}))
 
     def _reassess(self, work, rows: np.ndarray, weights, features) -> Evaluation:
         """Statistics of a few rows from the part of ``work`` their windows can reach."""
@@ -304,10 +290,8 @@ class MADDetector(WindowedDetector):
     kind = P.MAD
 
     def interval(self, a):
-        margin = self.params["threshold"] * MAD_SCALE * a["mad"]
-        flat = a["mad"] == 0
-        return (np.where(flat, a["median"] - DEGENERATE, a["median"] - margin),
-                np.where(flat, a["median"] + DEGENERATE, a["median"] + margin))
+        half = np.where(a["mad"] == 0, DEGENERATE, self.params["threshold"] * MAD_SCALE * a["mad"])
+        return a["median"] - half, a["median"] + half
 
     def spread_unit(self, a):
         return MAD_SCALE * a["mad"]
@@ -319,18 +303,14 @@ class MADDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["median"] - margin, a["median"] + margin
 
-    def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)
 
 
 class ZScoreDetector(WindowedDetector):
     kind = P.ZSCORE
 
     def interval(self, a):
-        margin = self.params["threshold"] * a["std"]
-        flat = a["std"] == 0
-        return (np.where(flat, a["mean"] - DEGENERATE, a["mean"] - margin),
-                np.where(flat, a["mean"] + DEGENERATE, a["mean"] + margin))
+        half = np.where(a["std"] == 0, DEGENERATE, self.params["threshold"] * a["std"])
+        return a["mean"] - half, a["mean"] + half
 
     def spread_unit(self, a):
         return a["std"]
@@ -342,18 +322,14 @@ class ZScoreDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["mean"] - margin, a["mean"] + margin
 
-    def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_moments(self, ev, at, row, before, after)
 
 
 class IQRDetector(WindowedDetector):
     kind = P.IQR
 
     def interval(self, a):
-        margin = self.params["threshold"] * a["iqr"]
-        flat = a["iqr"] == 0
-        return (np.where(flat, a["q1"] - DEGENERATE, a["q1"] - margin),
-                np.where(flat, a["q3"] + DEGENERATE, a["q3"] + margin))
+        half = np.where(a["iqr"] == 0, DEGENERATE, self.params["threshold"] * a["iqr"])
+        return a["q1"] - half, a["q3"] + half
 
     def spread_unit(self, a):
         return a["iqr"]
@@ -364,6 +340,3 @@ class IQRDetector(WindowedDetector):
     def band(self, a, unit):
         margin = self.params["threshold"] * unit
         return a["q1"] - margin, a["q3"] + margin
-
-    def settle(self, work, ev, at, row, before, after):
-        return stabilize.settle_order_stats(self, work, ev, at, row, before, after)

@@ -24,6 +24,12 @@ def series(n=1500, seed=3, level=50.0):
     return np.datetime64("2024-01-01", "ms") + t * STEP, values
 
 
+def spiky(n=600, seed=5):
+    values = 100 + np.random.default_rng(seed).normal(0, 1e-3, n)
+    values[200], values[400] = 1e9, -5e8
+    return np.datetime64("2024-01-01", "ms") + np.arange(n) * STEP, values
+
+
 CASES = [
     ({}, series()),
     ({"stabilization": None}, series()),
@@ -31,6 +37,7 @@ CASES = [
     ({"threshold": 4.0}, series(level=1e6)),  # far from zero: the sums are taken around a local level
     ({"min_relative_spread": 0.05, "min_change": 2.0, "non_negative": True}, series()),
     ({"input_type": "absolute_changes", "lags": 3}, series()),
+    ({}, spiky()),  # clamped spikes far above a flat level: fits must not keep their rounding
 ]
 
 

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from detectkit_dagster.detection import create_detector
+from detectkit_dagster.detection import create_detector, order_stats
 from detectkit_dagster.detection import params as P
+from detectkit_dagster.detection.windows import trailing_windows
 
 from .golden import close
 
@@ -271,3 +272,18 @@ def test_default_window_hour_groups_on_ten_minute_data():
         z_entry = _meta(z, i)["seasonality_groups"][0]
         assert z_entry["group_size"] == i % 6
         assert ("reason" in z_entry) == (i % 6 < 3)  # engages from the 4th row of each hour
+
+
+@pytest.mark.parametrize("kind", ["mad", "iqr"])
+def test_a_few_windows_sorted_whole_give_the_chunked_order_statistics(kind, monkeypatch):
+    rng = np.random.default_rng(1)
+    values = np.round(rng.normal(size=3000) * 3) / 2  # ties
+    values[rng.choice(3000, 40, replace=False)] = np.nan
+    for window in (3, 40, 300):
+        ws = trailing_windows(values, np.arange(1, 3000, 7), window)
+        ws = ws.take(np.flatnonzero(ws.size > 0))
+        whole = order_stats.sorted_order_stats(kind, ws)
+        monkeypatch.setattr(order_stats, "FEW_VALUES", 0)
+        chunked = order_stats.uniform_order_stats(kind, ws, window)
+        monkeypatch.undo()
+        assert all(np.array_equal(whole[name], chunked[name]) for name in whole)

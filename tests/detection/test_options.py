@@ -132,3 +132,22 @@ def test_non_negative_needs_values():
 def test_clamp_context_covers_a_second_window():
     assert create_detector("mad", {"window_size": 50, "stabilization": "clamp"}).context_size == 100
     assert create_detector("mad", {"window_size": 50}).context_size == 50
+
+
+def spiky(n=600, seed=5):
+    """A near-flat series with two spikes nine orders of magnitude above its spread: once
+    clamped, the closed-form window sums must not keep the rounding the spikes left in them."""
+    values = 100 + np.random.default_rng(seed).normal(0, 1e-3, n)
+    values[200], values[400] = 1e9, -5e8
+    return np.datetime64("2024-01-01", "ms") + np.arange(n) * np.timedelta64(600, "s"), values
+
+
+@pytest.mark.parametrize("params", [{"window_size": 100, "stabilization": "clamp"},
+                                    {"window_size": 100, "stabilization": "clamp", "seasonality_components": ["hour"]}])
+def test_clamped_spikes_leave_exact_moments(params):
+    stamps, values = spiky()
+    out = create_detector("zscore", params).detect(stamps, values)
+    expected = options_oracle.detect("zscore", params, stamps, values)
+    upper = np.array([np.nan if r[2] is None else r[2] for r in expected])
+    assert np.allclose(out["confidence_upper"].to_numpy(), upper, rtol=1e-9, atol=1e-9, equal_nan=True)
+    assert (out["is_anomaly"].to_numpy() == np.array([r[3] for r in expected])).all()
