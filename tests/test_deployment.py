@@ -12,6 +12,8 @@ Within about three minutes it shows, for both stores:
   into Dagster's 60 s limit, and after it recovers the channel gets each event once;
 - pools hold: a run that needs a metric while another run holds its slot waits for it, and no
   run logs a lock error;
+- reports written by the run workers open from the http address in their metadata
+  (`report_base_url`);
 - a run SIGKILLed mid-way (other metrics written, one blocked in a slow source query) leaves the
   stored tables as they were, its pool slot is freed by the daemon's run monitoring, and the
   next run completes with every partition whole.
@@ -22,15 +24,19 @@ that the newest partition holds complete intervals with a fresh anomaly in them.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -104,6 +110,33 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class ReportServer:
+    """The project's reports folder over http, as a web server or bucket would serve it."""
+
+    def __init__(self, folder: Path):
+        handler = functools.partial(QuietFiles, directory=str(folder))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return reply.read().decode()
 
 
 # -- the projects ---------------------------------------------------------------------------
@@ -243,8 +276,8 @@ def gated_queries(gate_dsn: str) -> int:
 
 
 def dispatch_ticks(instance, location: str) -> list:
-    state = next(s for s in instance.all_instigator_state()
-                 if s.name == "detectkit_alert_dispatch" and s.origin.repository_origin.code_location_origin.location_name == location)
+    state = next(s for s in instance.all_instigator_state() if s.name == "detectkit_alert_dispatch"
+                 and s.origin.repository_origin.code_location_origin.location_name == location)
     return instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=100)
 
 
@@ -287,8 +320,10 @@ def test_daemon_launched_runs_refresh_dispatch_once_hold_pools_and_survive_a_kil
         if key.startswith("DAGSTER_"):
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("DETECTKIT_STORE_DSN", store_dsn)
+    reports = ReportServer(tmp_path / "files" / "reports")
     locations = [
-        write_location(tmp_path, "files", "f", receiver, hung, gate_dsn, start, anomaly, ""),
+        write_location(tmp_path, "files", "f", receiver, hung, gate_dsn, start, anomaly,
+                       f"report_base_url: {reports.url}\n"),
         write_location(tmp_path, "shared", "s", receiver, hung, gate_dsn, start, anomaly,
                        "storage: {type: postgres, dsn: \"${DETECTKIT_STORE_DSN}\"}\n"),
     ]
@@ -374,6 +409,15 @@ def test_daemon_launched_runs_refresh_dispatch_once_hold_pools_and_survive_a_kil
             loaded = next(r for r in reruns if r.status == dg.DagsterRunStatus.SUCCESS
                           and any(k.path[-1] == "datapoints" for k in r.asset_selection))
             check_whole(location, instance.get_run_record_by_id(loaded.run_id).start_time)
+        # Reports written by the run workers open from the web address in their metadata, with
+        # the plotly.js they share.
+        for metric in locations[0].metrics:
+            (record,) = instance.fetch_materializations(dg.AssetKey([metric, "report"]), limit=1).records
+            url = record.asset_materialization.metadata["dagster/uri"].value
+            assert url.startswith(reports.url)
+            page = fetch(url)
+            script = re.search(r'<script src="([^"]*plotly[^"]*)"', page).group(1)
+            assert metric in page and "plotly" in fetch(urllib.parse.urljoin(url, script))[:500].lower()
 
         # 4. Dispatch: the hung channel failed once at its deadline, was left alone for its
         # backoff while ticks went on, and then got every event once; the healthy one got each
@@ -421,8 +465,8 @@ def test_daemon_launched_runs_refresh_dispatch_once_hold_pools_and_survive_a_kil
         if gate_holder is not None:
             gate_holder.close()
         deployment.stop()
-        receiver.close()
-        hung.close()
+        for server in (receiver, hung, reports):
+            server.close()
 
 
 def check_whole(location: Location, rerun_started: float) -> None:

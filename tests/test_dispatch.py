@@ -192,7 +192,8 @@ def test_error_alerts_fit_in_one_sensor_tick_whatever_the_channels_do(project, m
           first: {{type: webhook, webhook_url: "{first.url}", timeout_seconds: 1}}
           second: {{type: webhook, webhook_url: "{second.url}", timeout_seconds: 1}}
         """)
-    project.write("detectkit_project.yml", "name: shop\nerror_alerting: {enabled: true, channels: [first, second, inbox]}\n")
+    project.write("detectkit_project.yml",
+                  "name: shop\nerror_alerting: {enabled: true, channels: [first, second, inbox]}\n")
     defs = build_definitions(project.root)
     try:
         with dg.instance_for_test() as instance:
