@@ -1,6 +1,8 @@
 """Alert dispatch end to end: fresh events reach real channels once; failures retry; history stays quiet."""
 
 import json
+import socket
+import threading
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -12,6 +14,7 @@ from detectkit_dagster.project import load_project
 from detectkit_dagster.defs import build_definitions
 from detectkit_dagster.defs.context import MetricContext
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
+from detectkit_dagster.defs import sensors
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
 from detectkit_dagster.timegrid import floor_to_grid, utc_now
 
@@ -149,6 +152,67 @@ def test_run_failure_sends_one_error_alert(project):
     assert "missing_table" in text and "errors" in text and "shop" in text
 
 
+class Silent:
+    """Accepts connections on 127.0.0.1 and never answers; counts them."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.connections.append(self.listener.accept()[0])
+            except OSError:
+                return
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+
+    def close(self):
+        for conn in self.connections:
+            conn.close()
+        self.listener.close()
+
+
+def test_error_alerts_fit_in_one_sensor_tick_whatever_the_channels_do(project, monkeypatch):
+    """A channel that hangs to its deadline uses up the tick's budget; a channel whose send
+    might then outlast the tick is skipped (and logged), so the tick never runs into Dagster's
+    deadline, which would repeat the error alert on every channel next tick."""
+    monkeypatch.setattr(sensors, "TICK_BUDGET_SECONDS", 1.5)
+    first, second = Silent(), Silent()
+    project.source_table("src", series(datetime(2024, 1, 1), 10, TEN))
+    project.metric("errors", metric_yaml(datetime(2024, 1, 1)).replace("FROM src", "FROM missing_table"))
+    project.write("profiles.yml", f"""\
+        alert_channels:
+          inbox: {{type: outbox}}
+          hook: {{type: outbox}}
+          first: {{type: webhook, webhook_url: "{first.url}", timeout_seconds: 1}}
+          second: {{type: webhook, webhook_url: "{second.url}", timeout_seconds: 1}}
+        """)
+    project.write("detectkit_project.yml",
+                  "name: shop\nerror_alerting: {enabled: true, channels: [first, second, inbox]}\n")
+    defs = build_definitions(project.root)
+    try:
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
+                                    partition_key="2024-01-01", resources=defs.resources, run_config=QUIET,
+                                    raise_on_error=False)
+            failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
+            context = dg.build_run_status_sensor_context(
+                sensor_name="detectkit_error_alerts", dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(result.run_id), dagster_event=failure.dagster_event,
+            ).for_run_failure()
+            defs.resolve_sensor_def("detectkit_error_alerts")(context)
+        assert len(first.connections) == 1 and len(second.connections) == 0
+        assert len(outbox_files(project)) == 1  # a channel that fits still gets it
+    finally:
+        first.close()
+        second.close()
+
+
 def test_test_alert_job_sends_through_every_channel(live):
     project, _ = live
     with Recorder() as hook, dg.instance_for_test() as instance:
@@ -176,3 +240,49 @@ def test_clean_removes_rows_of_unconfigured_detectors(live):
         result = build_definitions(project.root).resolve_job_def("clean").execute_in_process(instance=instance)
         assert result.success
     assert store.read_range("detections")["detector_id"].n_unique() == 1
+
+
+def test_two_metrics_with_the_same_rule_firing_together_are_two_alerts(live):
+    project, start = live
+    project.metric("errors_eu", metric_yaml(start).replace("name: errors", "name: errors_eu"))
+    with Recorder() as hook, dg.instance_for_test() as instance:
+        project.write("profiles.yml", f"""\
+            alert_channels:
+              inbox: {{type: outbox}}
+              hook: {{type: webhook, format: json, webhook_url: "{hook.url}/x"}}
+            """)
+        defs = build_definitions(project.root)
+        keys = defs.resolve_assets_def(dg.AssetKey(["errors", "datapoints"])).partitions_def.get_partition_keys()
+        dg.materialize([a for a in defs.assets if a.key.path[-1] in ("datapoints", "detections", "alerts")],
+                       instance=instance, resources=defs.resources, run_config=QUIET,
+                       tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+        tick(project, instance)
+        bodies = hook.json_bodies()
+    by_metric = {}
+    for body in bodies:
+        by_metric.setdefault(body["metric"], []).append(body["event_id"])
+    # The same rule, the same points, one alert each: ids differ, nothing is merged away.
+    assert set(by_metric) == {"errors", "errors_eu"} and len(by_metric["errors"]) == len(by_metric["errors_eu"]) >= 1
+    assert not set(by_metric["errors"]) & set(by_metric["errors_eu"])
+
+
+def test_the_demo_sends_each_alert_once_and_the_sensor_after_it_sends_nothing_again(tmp_path, monkeypatch, capsys):
+    from detectkit_dagster.cli import main
+
+    root = tmp_path / "demo"
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["demo", "--project-dir", str(root), "--days", "1"]) == 0
+    assert ", 0 failed" in capsys.readouterr().out
+    outbox = root / "outbox"
+    sent = sorted(outbox.rglob("*.json"))
+    assert sent, "the demo has a fresh alert to deliver"
+    # What `dagster dev` then runs: the dispatch sensor on the same instance, from no cursor.
+    sensor = build_definitions(root).resolve_sensor_def("detectkit_alert_dispatch")
+    with dg.DagsterInstance.get() as instance:
+        cursor = None
+        for _ in range(2):
+            cursor = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor)).cursor
+    ledger = json.loads(cursor)
+    assert sorted(outbox.rglob("*.json")) == sent
+    assert ledger["pending"] == {}
+    assert {key.split("|")[0] for key in ledger["sent"]} == {json.loads(f.read_text())["event_id"] for f in sent}

@@ -77,6 +77,9 @@ def url_param(**kwargs: Any) -> Param:
 
 
 TIMEOUT = Param((int, float), default=None, check=positive)
+# Sends run inside a dispatch sensor tick, which Dagster ends after 60 s; a longer deadline
+# could never fit the tick's budget, so it is capped here (with a warning at load).
+MAX_TIMEOUT = 30.0
 TIMEOUTS = {"timeout_seconds": TIMEOUT, "timeout": TIMEOUT}  # `timeout` is detectkit's spelling
 
 
@@ -127,10 +130,10 @@ def resolve(channel: str, kind: str, raw: Mapping[str, Any], schema: Mapping[str
 
 
 def timeout_of(channel: str, kind: str, values: Mapping[str, Any], default: float) -> float:
-    """`timeout_seconds`, or detectkit's `timeout`; not both."""
+    """`timeout_seconds`, or detectkit's `timeout` (not both), at most MAX_TIMEOUT."""
     ours, theirs = values.get("timeout_seconds"), values.get("timeout")
     if ours is not None and theirs is not None:
         raise ValueError(f"alert channel {channel!r} (type {kind}): give either 'timeout_seconds' or "
                          "'timeout', not both")
     chosen = ours if ours is not None else theirs
-    return float(chosen) if chosen is not None else default
+    return min(float(chosen), MAX_TIMEOUT) if chosen is not None else default

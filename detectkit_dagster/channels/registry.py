@@ -7,17 +7,20 @@ text holds none of the channel's secrets, so logs, cursors and run metadata neve
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from detectkit_dagster.channels import discord, googlechat, mail, ntfy, outbox, teams, telegram, webhook
 from detectkit_dagster.channels.message import AlertMessage
-from detectkit_dagster.channels.params import Param, resolve, timeout_of
+from detectkit_dagster.channels.params import MAX_TIMEOUT, Param, resolve, timeout_of
 from detectkit_dagster.channels.scrub import scrub, secrets_of
 from detectkit_dagster.channels.transport import DEFAULT_TIMEOUT
 from detectkit_dagster.config.profiles import ChannelConfig, check_channel_name
 from detectkit_dagster.errors import DeliveryError
+
+log = logging.getLogger(__name__)
 
 
 class Channel(Protocol):
@@ -147,3 +150,7 @@ def build_channel(name: str, config: ChannelConfig, outbox_dir: Path) -> Channel
 def validate_channel(name: str, config: ChannelConfig) -> None:
     """The checks of build_channel, for when profiles.yml loads."""
     build_channel(name, config, Path("."))
+    asked = [v for k, v in config.params.items() if k in ("timeout_seconds", "timeout")]
+    if asked and asked[0] > MAX_TIMEOUT:
+        log.warning("alert channel %r: timeout %gs is above the %gs a send may take in one dispatch tick; "
+                    "%gs is used", name, asked[0], MAX_TIMEOUT, MAX_TIMEOUT)

@@ -8,12 +8,13 @@ saved repeats no send. Each tick's sends fit a budget well under Dagster's senso
 """
 
 import json
+import time
 
 import dagster as dg
 
 from ..channels import build_channel, error_message
 from ..config import Project
-from ..dispatch import Ledger, Outcome, PassReport, collect, deliver
+from ..dispatch import Ledger, Outcome, PassReport, collect, deliver, send_seconds
 from ..errors import DeliveryError
 from ..timegrid import utc_now
 from .alerts import EVENTS_TO_SEND
@@ -41,7 +42,9 @@ def dispatch_sensor(project: Project) -> dg.SensorDefinition:
 
 def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger, log,
                   budget_seconds: float = TICK_BUDGET_SECONDS) -> PassReport:
-    """One tick of dispatch: catch up on recorded sends, queue new events, send what is due."""
+    """One tick of dispatch: catch up on recorded sends, queue new events, send what is due.
+    The budget counts from the start of the tick, reading the event log included."""
+    started = time.monotonic()
     now = utc_now()
     report = PassReport()
     _catch_up(instance, project, ledger)
@@ -51,7 +54,7 @@ def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger
         instance.report_runless_asset_event(_observation(outcome))
         log.info("%s %s%s", outcome.status, outcome.delivery.key, f": {outcome.error}" if outcome.error else "")
 
-    deliver(project, ledger, now, budget_seconds, record, report)
+    deliver(project, ledger, now, budget_seconds - (time.monotonic() - started), record, report)
     ledger.prune(now)
     report.pending = len(ledger.pending)
     return report
@@ -120,9 +123,14 @@ def error_alert_sensor(project: Project) -> dg.SensorDefinition:
             project=project.config.name, metric=metrics, error_type=error_type,
             error_text=error_text, at=utc_now(), mentions=settings.mentions, template=settings.template,
             timezone=settings.timezone, help_url=project.config.help_url)
+        deadline = time.monotonic() + TICK_BUDGET_SECONDS  # one hung channel must not sink the tick
         for name in settings.channels:
             try:
-                build_channel(name, project.profiles.alert_channels[name], project.outbox_dir).send(message)
+                channel = build_channel(name, project.profiles.alert_channels[name], project.outbox_dir)
+                if time.monotonic() + send_seconds(channel) > deadline:
+                    context.log.warning("error alert to %s not sent: it might not finish within this tick", name)
+                    continue
+                channel.send(message)
             except (DeliveryError, ValueError) as exc:
                 context.log.warning("error alert to %s failed: %s", name, exc)
 

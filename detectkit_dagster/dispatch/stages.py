@@ -78,6 +78,11 @@ def render(project, metric, alert, event: dict):
         interval_seconds=metric.interval_seconds, alert=alert, help_url=project.config.help_url)
 
 
+def send_seconds(channel) -> float:
+    """The longest one send to the channel can take: its total deadline (none for local ones)."""
+    return float(getattr(channel, "timeout", 0) or 0)
+
+
 def deliver(project, ledger: Ledger, now: datetime, budget_seconds: float, record: Callable[[Outcome], None],
             report: PassReport | None = None, clock: Callable[[], float] = time.monotonic) -> PassReport:
     report = report or PassReport()
@@ -115,7 +120,7 @@ def _one(project, ledger, delivery: Delivery, now, deadline, down, channels, clo
         channel = channels.get(delivery.channel) or build_channel(
             delivery.channel, project.profiles.alert_channels[delivery.channel], project.outbox_dir)
         channels[delivery.channel] = channel
-        if clock() + float(getattr(channel, "timeout", 0) or 0) > deadline:
+        if clock() + send_seconds(channel) > deadline:
             return None  # it might not finish within this pass: the next one starts with it
         channel.send(render(project, metric, alert, delivery.event))
     except (DeliveryError, KeyError, ValueError) as exc:

@@ -73,7 +73,8 @@ def replay_alerts(
             found.append(events.filter(whole.contains()))
             at_last = state if end == last.start else at_last
     checkpoints = _state_rows(keys, [(last.start, at_last), (whole.end, state)])
-    return AlertRun(_marked(metric, pl.concat(found), now, max_age), checkpoints, states is not None)
+    return AlertRun(_metric_event_ids(metric.key, _marked(metric, pl.concat(found), now, max_age)), checkpoints,
+                    states is not None)
 
 
 def _first_point(reader, whole: Window) -> datetime | None:
@@ -124,6 +125,14 @@ def _state_rows(keys: list[str], states: list[tuple[datetime, list[ReplayState]]
     rows = [{"timestamp": at, "state_key": key, "state": json.dumps(state.to_dict(), separators=(",", ":"))}
             for at, block_states in states for key, state in zip(keys, block_states)]
     return pl.DataFrame(rows, schema=ALERT_STATE)
+
+
+def _metric_event_ids(metric_key: str, events: pl.DataFrame) -> pl.DataFrame:
+    """The replay's event ids name the rule, the kind and the time; the metric joins them here, so
+    two metrics with the same rule firing at the same point are two alerts, to dispatch and to
+    receivers that de-duplicate by id."""
+    return events.with_columns(pl.col("event_id").map_elements(
+        lambda event: hashlib.sha256(f"{metric_key}|{event}".encode()).hexdigest()[:16], return_dtype=pl.String))
 
 
 def _marked(metric: "MetricConfig", events: pl.DataFrame, now: datetime, max_age: timedelta) -> pl.DataFrame:

@@ -116,3 +116,14 @@ def test_channel_repr_hides_secrets():
     }
     for kind, params in secret_params.items():
         assert "TOPSECRET" not in repr(channel("ops", kind, **params)), kind
+
+
+def test_a_deadline_longer_than_a_dispatch_tick_allows_is_capped_with_a_warning(caplog):
+    # A send must fit in one dispatch sensor tick (Dagster ends a tick after 60 s): a longer
+    # deadline would never get a send started, so it is capped, and the load says so.
+    for kind in ("slack", "email", "telegram", "ntfy"):
+        assert channel("ops", kind, **MINIMAL[kind], timeout=300).timeout == 30
+        assert channel("ops", kind, **MINIMAL[kind], timeout_seconds=29.5).timeout == 29.5
+    with caplog.at_level("WARNING"):
+        validate_channel("ops", ChannelConfig(type="slack", webhook_url=URL, timeout_seconds=90))
+    assert "timeout 90s is above the 30s a send may take in one dispatch tick; 30s is used" in caplog.text
