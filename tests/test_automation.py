@@ -145,3 +145,23 @@ def test_merges_into_a_project_with_its_own_automation_sensor(project):
     assert {s.name for s in repository.sensor_defs} >= {"their_automation", "detectkit_automation"}
     assert merged.resolve_sensor_def("detectkit_automation").asset_selection.resolve(
         repository.asset_graph) == {dg.AssetKey(["orders", t]) for t in (*TABLES, "autotune")}
+
+
+def test_one_metrics_broken_source_does_not_hold_back_the_others_in_a_shared_run(project):
+    project.source_table("src", series(datetime(2024, 1, 1), 2 * 144, timedelta(minutes=10)))
+    project.metric("orders", SIMPLE_METRIC.format(name="orders", table="src") + (
+        "alerting:\n  channels: []\n  consecutive_anomalies: 1\n"))
+    project.metric("broken", SIMPLE_METRIC.format(name="broken", table="no_such_table"))
+    defs = build_definitions(project.root)
+    assets = [a for a in defs.assets if a.key.path[-1] in TABLES]
+    with dg.instance_for_test() as instance:
+        run = dg.materialize(assets, instance=instance, partition_key="2024-01-02", resources=defs.resources,
+                             run_config=QUIET, raise_on_error=False)
+        done = {e.asset_key.to_user_string() for e in run.get_asset_materialization_events()}
+        checks = {(e.asset_key.to_user_string(), e.check_name) for e in run.get_asset_check_evaluations()}
+    assert not run.success  # the run says a metric failed ...
+    failed = [e.step_key for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert len(failed) == 1 and "broken" in failed[0]
+    assert done == {f"orders/{t}" for t in TABLES}  # ... and the other one is whole, checks included
+    assert {("orders/alerts", "no_anomaly_alert"), ("orders/datapoints", "complete")} <= checks
+    assert not any(key.startswith("broken/") for key in done)
