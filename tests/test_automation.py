@@ -62,6 +62,7 @@ def test_a_fresh_install_loads_at_once_then_the_chain_follows_on_every_cron_tick
     defs = build_definitions(project.root)
     sensor = defs.resolve_sensor_def("detectkit_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 60  # a tenth of the 10-minute interval
 
     with dg.instance_for_test() as instance:
         clock = Clock(defs, instance, monkeypatch)

@@ -12,7 +12,7 @@ from dagster._utils.schedules import cron_string_iterator
 from ..config import Project
 from ..project import load_project
 from .alerts import alerts_asset
-from .automation import automation_sensor
+from .automation import automation_sensor, evaluation_interval_seconds
 from .autotune import autotune_assets
 from .context import MetricContext, metric_contexts
 from .datapoints import datapoints_asset
@@ -62,7 +62,9 @@ def project_definitions(project: Project) -> dg.Definitions:
         return dg.Definitions(
             assets=assets,
             resources=resources,
-            sensors=[automation_sensor([a.key for a in assets]), dispatch_sensor(project),
+            sensors=[automation_sensor([a.key for a in assets],
+                                       evaluation_interval_seconds(m.interval_seconds for m in project.metrics)),
+                     dispatch_sensor(project),
                      error_alert_sensor(project)],
             jobs=[test_alert_job(project), clean_job(project)],
             executor=EXECUTORS[project.config.executor],

@@ -3,8 +3,8 @@
 Neither touches the store. Dispatch reads the events that the alerts asset put into its
 materialization metadata and keeps its ledger in the sensor cursor. Every send is recorded at
 once as an `AssetObservation` on the metric's alerts asset (event id, channel, outcome): that
-is what the UI shows, and what a tick reads first, so a tick that died before its cursor was
-saved repeats no send. Each tick's sends fit a budget well under Dagster's sensor deadline.
+is what the UI shows, and what a tick reads before it sends, so a tick that died before its
+cursor was saved repeats no send. Each tick's sends fit a budget well under Dagster's sensor deadline.
 """
 
 import json
@@ -42,14 +42,13 @@ def dispatch_sensor(project: Project) -> dg.SensorDefinition:
 
 def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger, log,
                   budget_seconds: float = TICK_BUDGET_SECONDS) -> PassReport:
-    """One tick of dispatch: catch up on recorded sends, queue new events, send what is due.
+    """One tick of dispatch: queue new events, drop those already recorded as sent, send what is due.
     The budget counts from the start of the tick, reading the event log included."""
     started = time.monotonic()
     now = utc_now()
     report = PassReport()
-    _catch_up(instance, project, ledger)
     report.queued = _queue_new_events(instance, project, ledger, now)
-
+    _catch_up(instance, ledger)
     def record(outcome: Outcome) -> None:
         instance.report_runless_asset_event(_observation(outcome))
         log.info("%s %s%s", outcome.status, outcome.delivery.key, f": {outcome.error}" if outcome.error else "")
@@ -72,26 +71,32 @@ def _records(fetch, key: dg.AssetKey, after: int | None):
         cursor = page.cursor
 
 
-def _catch_up(instance: dg.DagsterInstance, project: Project, ledger: Ledger) -> None:
-    """Sends recorded by earlier ticks (also by a tick whose cursor was never saved)."""
-    for metric in project.metrics:
-        for record in _records(instance.fetch_observations, dg.AssetKey([metric.key, "alerts"]),
-                               ledger.recorded_after.get(metric.key)):
+def _catch_up(instance: dg.DagsterInstance, ledger: Ledger) -> None:
+    """Drop pending deliveries that a send record shows as sent (by a tick whose cursor was
+    never saved). Only metrics with pending deliveries can have such records to read."""
+    for metric in sorted({d.metric for d in ledger.pending.values()}):
+        for record in _records(instance.fetch_observations, dg.AssetKey([metric, "alerts"]),
+                               ledger.recorded_after.get(metric)):
             meta = record.asset_observation.metadata
             if DISPATCH in meta and meta["outcome"].value == "sent":
                 ledger.mark_sent(meta[DISPATCH].value, meta["at"].value)
-            ledger.recorded_after[metric.key] = record.storage_id
+            ledger.recorded_after[metric] = record.storage_id
 
 
 def _queue_new_events(instance: dg.DagsterInstance, project: Project, ledger: Ledger, now) -> int:
+    """Events of alerts materializations not seen yet. One query finds the metrics that have
+    any: a tick with nothing new costs the same for ten metrics as for hundreds."""
+    keys = [dg.AssetKey([metric.key, "alerts"]) for metric in project.metrics]
     queued = 0
-    for metric in project.metrics:
-        for record in _records(instance.fetch_materializations, dg.AssetKey([metric.key, "alerts"]),
-                               ledger.after.get(metric.key)):
+    for asset in instance.get_asset_records(keys):
+        metric, latest = asset.asset_entry.asset_key.path[0], asset.asset_entry.last_materialization_storage_id
+        if latest is None or latest <= ledger.after.get(metric, -1):
+            continue
+        for record in _records(instance.fetch_materializations, asset.asset_entry.asset_key, ledger.after.get(metric)):
             entry = record.asset_materialization.metadata.get(EVENTS_TO_SEND)
             if entry is not None:
-                queued += collect(project, ledger, metric.key, entry.value, now)
-            ledger.after[metric.key] = record.storage_id
+                queued += collect(project, ledger, metric, entry.value, now)
+            ledger.after[metric] = record.storage_id
     return queued
 
 
