@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from bench_pipeline import MEASURED_SETUP  # noqa: E402  (the same metric as the pipeline benchmark)
+
 CRON_MINUTES = 10  # --cron-minutes
 INTERVAL = timedelta(minutes=10)
 HISTORY_DAYS = 15
@@ -52,20 +54,7 @@ query: |
   SELECT ts, value FROM src
   WHERE metric = {index} AND ts >= TIMESTAMP '{{{{ dtk_start_time }}}}' AND ts < TIMESTAMP '{{{{ dtk_end_time }}}}'
 query_columns: {{timestamp: ts, metric: value}}
-seasonality_columns: [hour]
-detectors:
-  - type: mad
-    params: {{window_size: 2016, threshold: 4.0, seasonality_components: [hour]}}
-  - type: zscore
-    params: {{window_size: 288, threshold: 4.0}}
-  - type: iqr
-    params: {{window_size: 1008, threshold: 3.0}}
-alerting:
-  - channels: [inbox]
-    min_detectors: 2
-    consecutive_anomalies: 3
-    alert_cooldown: 1h
-    notify_on_recovery: true
+""" + MEASURED_SETUP + """\
 dagster:
   cron: "*/{cron} * * * *"
 """

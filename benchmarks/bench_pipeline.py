@@ -45,14 +45,8 @@ DETECTKIT = {
 TARGET = {"year": "<= 20 s, <= 400 MB", "year-pg": "<= 20 s, <= 400 MB", "fleet": "<= 90 s",
           "tick 3 months": "<= 0.5 s steps", "tick 2 years": "within 1.2x of 3 months"}
 
-METRIC = """\
-name: {name}
-interval: 10min
-loading_start_time: "{start}"
-query: |
-  SELECT ts, value FROM src_{table}
-  WHERE ts >= TIMESTAMP '{{{{ dtk_start_time }}}}' AND ts < TIMESTAMP '{{{{ dtk_end_time }}}}'
-query_columns: {{timestamp: ts, metric: value}}
+# The detectors and the alert rule of detectkit 0.29's measured runs (also bench_fleet.py).
+MEASURED_SETUP = """\
 seasonality_columns: [hour]
 detectors:
   - type: mad
@@ -68,6 +62,16 @@ alerting:
     alert_cooldown: 1h
     notify_on_recovery: true
 """
+
+METRIC = """\
+name: {name}
+interval: 10min
+loading_start_time: "{start}"
+query: |
+  SELECT ts, value FROM src_{table}
+  WHERE ts >= TIMESTAMP '{{{{ dtk_start_time }}}}' AND ts < TIMESTAMP '{{{{ dtk_end_time }}}}'
+query_columns: {{timestamp: ts, metric: value}}
+""" + MEASURED_SETUP
 
 
 # -- the project ------------------------------------------------------------------------------

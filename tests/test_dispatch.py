@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 import numpy as np
-import polars as pl
 import pytest
 
 from detectkit_dagster.project import load_project

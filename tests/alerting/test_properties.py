@@ -14,7 +14,6 @@ import random
 from datetime import datetime, timedelta
 
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
