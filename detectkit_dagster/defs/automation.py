@@ -39,7 +39,7 @@ def loading_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
 def downstream_condition(partitioning: Partitioning, delay_seconds: int) -> AC:
     """What loading requested or updated, followed in the same tick, once nothing upstream is in
     progress. Leaner than Dagster's eager (no partition status lookups for missing partitions),
-    which matters when a sensor evaluates hundreds of metrics every half minute."""
+    which matters when the daemon evaluates hundreds of metrics at every evaluation."""
     followed = AC.any_deps_updated().since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
     return (_newest_two(partitioning, delay_seconds) & followed).with_label(
         "deps updated, over the newest partition and the one being closed")

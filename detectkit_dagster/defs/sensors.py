@@ -4,7 +4,8 @@ Neither touches the store. Dispatch reads the events that the alerts asset put i
 materialization metadata and keeps its ledger in the sensor cursor. Every send is recorded at
 once as an `AssetObservation` on the metric's alerts asset (event id, channel, outcome): that
 is what the UI shows, and what a tick reads before it sends, so a tick that died before its
-cursor was saved repeats no send. Each tick's sends fit a budget well under Dagster's sensor deadline.
+cursor was saved repeats no send. Each tick's sends fit a budget well under Dagster's sensor
+deadline.
 """
 
 import json
@@ -49,6 +50,7 @@ def dispatch_pass(instance: dg.DagsterInstance, project: Project, ledger: Ledger
     report = PassReport()
     report.queued = _queue_new_events(instance, project, ledger, now)
     _catch_up(instance, ledger)
+
     def record(outcome: Outcome) -> None:
         instance.report_runless_asset_event(_observation(outcome))
         log.info("%s %s%s", outcome.status, outcome.delivery.key, f": {outcome.error}" if outcome.error else "")
