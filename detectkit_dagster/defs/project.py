@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,13 +28,24 @@ from .sensors import dispatch_sensor, error_alert_sensor
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
+@contextmanager
+def dagster_previews():
+    """Partitioned checks, single-run backfills, freshness policies and code references are
+    preview/beta in Dagster 1.13; we rely on them. Silenced here only, not in the host process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        yield
+
+
 def metric_assets(mc: MetricContext, storage) -> list[dg.AssetsDefinition]:
-    return [
-        datapoints_asset(mc, storage),
-        detections_asset(mc, storage),
-        alerts_asset(mc, storage, freshness_policy(mc)),
-        report_asset(mc),
-    ]
+    with dagster_previews():
+        return [
+            datapoints_asset(mc, storage),
+            detections_asset(mc, storage),
+            alerts_asset(mc, storage, freshness_policy(mc)),
+            report_asset(mc),
+        ]
 
 
 def freshness_policy(mc: MetricContext) -> dg.FreshnessPolicy:
@@ -51,11 +63,7 @@ def shared_resources(project: Project) -> dict:
 
 def project_definitions(project: Project) -> dg.Definitions:
     resources = shared_resources(project)
-    with warnings.catch_warnings():
-        # Partitioned checks, single-run backfills and freshness policies are preview/beta in
-        # Dagster 1.13; we rely on them. Silenced here only, not in the host process.
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        warnings.simplefilter("ignore", dg.PreviewWarning)
+    with dagster_previews():
         assets = [a for mc in metric_contexts(project)
                   for a in (*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc))]
         assets = git_links(assets, project.root)
@@ -74,7 +82,9 @@ def project_definitions(project: Project) -> dg.Definitions:
 def metric_definitions(mc: MetricContext) -> dg.Definitions:
     """One metric's assets alone (tests and scripted runs)."""
     resources = shared_resources(mc.project)
-    return dg.Definitions(assets=[*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc)], resources=resources)
+    with dagster_previews():
+        return dg.Definitions(assets=[*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc)],
+                              resources=resources)
 
 
 def build_definitions(root: Path | str) -> dg.Definitions:
