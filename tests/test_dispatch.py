@@ -19,6 +19,7 @@ from detectkit_dagster.timegrid import floor_to_grid, utc_now
 
 from conftest import series
 from support.http import Recorder
+from support.runs import fail_and_alert
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 TEN = timedelta(minutes=10)
@@ -133,18 +134,8 @@ def test_run_failure_sends_one_error_alert(project):
     project.write("profiles.yml", "alert_channels:\n  inbox: {type: outbox}\n  hook: {type: outbox}\n")
     project.write("detectkit_project.yml", "name: shop\nerror_alerting: {enabled: true, channels: [inbox]}\n")
     defs = build_definitions(project.root)
-    sensor = defs.resolve_sensor_def("detectkit_error_alerts")
     with dg.instance_for_test() as instance:
-        result = dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
-                                partition_key="2024-01-01", resources=defs.resources, run_config=QUIET,
-                                raise_on_error=False)
-        assert not result.success
-        run = instance.get_run_by_id(result.run_id)
-        failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
-        context = dg.build_run_status_sensor_context(
-            sensor_name="detectkit_error_alerts", dagster_instance=instance, dagster_run=run,
-            dagster_event=failure.dagster_event).for_run_failure()
-        sensor(context)
+        assert not fail_and_alert(defs, instance).success
     (sent,) = outbox_files(project)
     body = json.loads(sent.read_text())
     text = json.dumps(body)
@@ -196,15 +187,7 @@ def test_error_alerts_fit_in_one_sensor_tick_whatever_the_channels_do(project, m
     defs = build_definitions(project.root)
     try:
         with dg.instance_for_test() as instance:
-            result = dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
-                                    partition_key="2024-01-01", resources=defs.resources, run_config=QUIET,
-                                    raise_on_error=False)
-            failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
-            context = dg.build_run_status_sensor_context(
-                sensor_name="detectkit_error_alerts", dagster_instance=instance,
-                dagster_run=instance.get_run_by_id(result.run_id), dagster_event=failure.dagster_event,
-            ).for_run_failure()
-            defs.resolve_sensor_def("detectkit_error_alerts")(context)
+            fail_and_alert(defs, instance)
         assert len(first.connections) == 1 and len(second.connections) == 0
         assert len(outbox_files(project)) == 1  # a channel that fits still gets it
     finally:

@@ -10,8 +10,7 @@ import dagster as dg
 from detectkit_dagster.defs import build_definitions
 
 from conftest import SIMPLE_METRIC, series
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+from support.runs import fail_and_alert
 
 
 def test_a_failed_run_and_its_error_alert_name_the_metric(project):
@@ -21,17 +20,9 @@ def test_a_failed_run_and_its_error_alert_name_the_metric(project):
     project.write("detectkit_project.yml", "name: shop\nerror_alerting: {enabled: true, channels: [inbox]}\n")
     defs = build_definitions(project.root)
     with dg.instance_for_test() as instance:
-        result = dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
-                                partition_key="2024-01-01", resources=defs.resources, run_config=QUIET,
-                                raise_on_error=False)
+        result = fail_and_alert(defs, instance)
         failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
         assert "loading of metric 'orders-10min' failed" in failure
-        run_failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
-        context = dg.build_run_status_sensor_context(
-            sensor_name="detectkit_error_alerts", dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=run_failure.dagster_event,
-        ).for_run_failure()
-        defs.resolve_sensor_def("detectkit_error_alerts")(context)
     (sent,) = list((project.root / "outbox").rglob("*.json"))
     record = json.loads(sent.read_text())
     assert record["event"]["metric"] == "orders-10min"
