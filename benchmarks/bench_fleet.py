@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_pipeline import MEASURED_SETUP  # noqa: E402  (the same metric as the pipeline benchmark)
 
-CRON_MINUTES = 10  # --cron-minutes
 INTERVAL = timedelta(minutes=10)
 HISTORY_DAYS = 15
 DETECTKIT_PER_METRIC_TICK = (0.7, 0.9)  # seconds of one process per metric tick
@@ -60,7 +59,7 @@ dagster:
 """
 
 
-def write_project(root: Path, metrics: int, now: datetime, store: str) -> None:
+def write_project(root: Path, metrics: int, now: datetime, store: str, cron_minutes: int) -> None:
     import duckdb
     import numpy as np
     import polars as pl
@@ -85,7 +84,7 @@ def write_project(root: Path, metrics: int, now: datetime, store: str) -> None:
             values[at:at + 6] *= 0.05  # one-hour outages
         frames.append(pl.DataFrame({"metric": np.full(len(t), m, dtype=np.int32), "ts": stamps, "value": values}))
         (root / "metrics" / f"m{m:03d}.yml").write_text(
-            METRIC.format(name=f"m{m:03d}", index=m, start=start, cron=CRON_MINUTES))
+            METRIC.format(name=f"m{m:03d}", index=m, start=start, cron=cron_minutes))
     with duckdb.connect(str(root / "data" / "source.duckdb")) as con:
         con.register("incoming", ArrowStream(pl.concat(frames)))
         con.execute("CREATE TABLE src AS SELECT * FROM incoming ORDER BY metric, ts")
@@ -169,8 +168,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def next_tick(after: datetime) -> datetime:
-    minute = (after.minute // CRON_MINUTES + 1) * CRON_MINUTES
+def next_tick(after: datetime, cron_minutes: int) -> datetime:
+    minute = (after.minute // cron_minutes + 1) * cron_minutes
     return after.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=minute)
 
 
@@ -191,8 +190,7 @@ def main() -> None:
     parser.add_argument("--pgbouncer", action="store_true",
                         help="Dagster's storage through Debian's pgbouncer (transaction pooling)")
     args = parser.parse_args()
-    global CRON_MINUTES
-    CRON_MINUTES = args.cron_minutes
+    cron = args.cron_minutes
     warnings.simplefilter("ignore")  # Dagster's preview/beta notes, once per metric
 
     import dagster as dg
@@ -221,7 +219,7 @@ def main() -> None:
         now = utc_now()
         root = work / "project"
         began = time.perf_counter()
-        write_project(root, args.metrics, now, args.store)
+        write_project(root, args.metrics, now, args.store, cron)
         print(f"{args.metrics} metrics, {HISTORY_DAYS} days of 10-minute history: "
               f"source written in {time.perf_counter() - began:.1f} s", flush=True)
 
@@ -237,18 +235,18 @@ def main() -> None:
         pids |= {"daemon": deployment.processes["daemon"].pid,
                  "code server + run workers": deployment.processes["code-fleet"].pid}
         # The daemon's first evaluation, before the first tick, sets the automation's cursor.
-        first = next_tick(utc_now() + timedelta(seconds=20))
+        first = next_tick(utc_now() + timedelta(seconds=20), cron)
         wait_until_time(first, deployment)
         cpu_before, wall_before = cpu_snapshot(pids), time.monotonic()
-        ticks = [first + timedelta(minutes=CRON_MINUTES * i) for i in range(args.ticks)]
-        end = ticks[-1] + timedelta(minutes=CRON_MINUTES)
+        ticks = [first + timedelta(minutes=cron * i) for i in range(args.ticks)]
+        end = ticks[-1] + timedelta(minutes=cron)
         wait_until_time(end, deployment)
         cpu_after, wall = cpu_snapshot(pids), time.monotonic() - wall_before
         # The lag of the last tick counts until its run is done (at most one interval).
         settle = utc_now() + INTERVAL
         while utc_now() < settle and instance.get_run_records(dg.RunsFilter(statuses=in_progress)):
             wait_until_time(utc_now() + timedelta(seconds=5), deployment)
-        report(instance, load_project(root), ticks, cpu_before, cpu_after, wall, args.metrics)
+        report(instance, load_project(root), ticks, cron, cpu_before, cpu_after, wall, args.metrics)
         instance.dispose()
     finally:
         if deployment is not None:
@@ -258,10 +256,10 @@ def main() -> None:
         stop_server()
 
 
-def report(instance, project, ticks, cpu_before, cpu_after, wall, metrics) -> None:
+def report(instance, project, ticks, cron_minutes, cpu_before, cpu_after, wall, metrics) -> None:
     import dagster as dg
 
-    cycle = CRON_MINUTES * 60
+    cycle = cron_minutes * 60
     automation = [r for r in instance.get_run_records(ascending=True)
                   if r.dagster_run.tags.get("dagster/sensor_name") == "detectkit_automation"]
     runs_of_tick = [{r.dagster_run.run_id for r in automation
@@ -282,8 +280,8 @@ def report(instance, project, ticks, cpu_before, cpu_after, wall, metrics) -> No
     used = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
     total = sum(used.values())
     per_metric_tick = total / (len(ticks) * metrics)
-    print(f"\nmeasured {len(ticks)} cron ticks (*/{CRON_MINUTES} * * * *), {metrics} metrics, {wall:.0f} s wall")
-    print(f"alerts refreshed per tick within the {CRON_MINUTES}-minute cycle: {in_cycle}; "
+    print(f"\nmeasured {len(ticks)} cron ticks (*/{cron_minutes} * * * *), {metrics} metrics, {wall:.0f} s wall")
+    print(f"alerts refreshed per tick within the {cron_minutes}-minute cycle: {in_cycle}; "
           f"within the 10-minute interval: {in_interval} (of {metrics})")
     if lags:
         print(f"lag from cron tick to alerts: p50 {percentile(lags, 0.5):.1f} s, p95 {percentile(lags, 0.95):.1f} s, "
