@@ -1,14 +1,13 @@
 """The embedded store: one DuckDB file per metric, time-range replace in one transaction.
 
 One file per metric lets different metrics write in parallel (DuckDB allows a single writer
-process per file). Connections are opened per call and closed at once, so no process holds a
+process per file). A file is attached per call and detached at once, so no process holds a
 file longer than one short transaction; opening a file another process holds waits with
 backoff instead of failing.
 """
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,40 +16,20 @@ from typing import Callable, ContextManager, Iterator, Sequence
 import duckdb
 import polars as pl
 
+from ..duckdb_files import ATTACHER
 from ..errors import StorageError
 from .base import Scope, Write, quoted as _ident, range_clauses
 
-LOCK_WAIT_SECONDS = 60.0
-# A metric's tables are small next to what DuckDB assumes by default (80% of RAM, a thread per
-# core, 128 MB kept for later): a run touches many of them one short transaction at a time.
-CONNECTION_CONFIG = {"memory_limit": "256MB", "threads": 1, "allocator_flush_threshold": "16MB"}
+# The tables of the file a connection opened (other files may be attached to the same database).
+TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
 
 Connect = Callable[[Path], ContextManager[duckdb.DuckDBPyConnection]]
-
-
-@contextmanager
-def connect_with_backoff(path: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to `path`, waiting while another process holds the file."""
-    deadline, delay = time.monotonic() + wait_seconds, 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path), config=CONNECTION_CONFIG)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
-                raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 class DuckDBMetricStore:
     """Tables of one metric in `<directory>/<metric key>.duckdb`."""
 
-    def __init__(self, directory: Path | str, metric: str, connect: Connect = connect_with_backoff):
+    def __init__(self, directory: Path | str, metric: str, connect: Connect = ATTACHER):
         _ident(metric)
         self.path = Path(directory) / f"{metric}.duckdb"
         self._connect = connect
@@ -112,7 +91,7 @@ class DuckDBMetricStore:
         if not self.path.exists():
             return []
         with self._open("cannot list the tables") as con:
-            return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+            return [r[0] for r in con.execute(TABLES).fetchall()]
 
     def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int:
         """Delete rows whose `column` is not in `keep` (orphans of removed config); returns the count."""
@@ -143,7 +122,7 @@ class _Reader:
         if self._con is None:
             return empty
         if self._tables is None:
-            self._tables = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            self._tables = {r[0] for r in self._con.execute(TABLES).fetchall()}
         if table not in self._tables:
             return empty
         where, params = _range_filter(column, start, end)
@@ -162,7 +141,7 @@ class DuckDBStorage:
 
     kind = "duckdb"
 
-    def __init__(self, directory: Path | str, connect: Connect = connect_with_backoff):
+    def __init__(self, directory: Path | str, connect: Connect = ATTACHER):
         self.directory = Path(directory)
         self._connect = connect
 
