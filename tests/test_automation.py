@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from detectkit_dagster.defs import build_definitions
+from detectkit_dagster.defs import automation as automation_module
 from detectkit_dagster.defs import datapoints as datapoints_module
 from detectkit_dagster.storage import DuckDBMetricStore
 
@@ -17,40 +18,48 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 TABLES = ("datapoints", "detections", "alerts", "report")
 
 
-def requested(result) -> dict:
-    return {key.path[-1]: keys for key, keys in
-            ((r.key, result.get_requested_partitions(r.key)) for r in result.results) if keys}
+def requested(requests) -> dict:
+    """{table: partition keys} of the runs a sensor evaluation requested."""
+    asked: dict = {}
+    for request in requests:
+        for key in request.asset_selection:
+            asked.setdefault(key.path[-1], set()).add(request.partition_key)
+    return asked
 
 
 class Clock:
-    """Evaluates the automation at given times and runs what it requests, with the asset's
-    notion of "now" at that time (the data that is complete then). Like the sensor, it
+    """Evaluates the automation sensor at given times and runs what it requests, with the asset's
+    notion of "now" at that time (the data that is complete then). Like the daemon, it
     evaluates every half minute for a while after each tick."""
 
     def __init__(self, defs, instance, monkeypatch):
         self.defs, self.instance, self.monkeypatch = defs, instance, monkeypatch
+        self.sensor = defs.resolve_sensor_def("detectkit_automation")
         self.cursor = None
         self.log: list[tuple[datetime, dict]] = []
+        self.runs: list[dg.RunRequest] = []
 
     def tick(self, at: datetime) -> dict:
-        asked = self._evaluate(at)
+        asked = self.evaluate(at)
         for later in (30, 60):
-            self._evaluate(at + timedelta(seconds=later))
+            self.evaluate(at + timedelta(seconds=later))
         return asked
 
-    def _evaluate(self, at: datetime) -> dict:
-        result = dg.evaluate_automation_conditions(
-            defs=self.defs, instance=self.instance, evaluation_time=at, cursor=self.cursor)
+    def evaluate(self, at: datetime, run: bool = True) -> dict:
+        for module in (datapoints_module, automation_module):
+            self.monkeypatch.setattr(module, "utc_now", lambda: at)
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs)
+        result = self.sensor.evaluate_tick(context)
         self.cursor = result.cursor
-        asked = requested(result)
+        self.runs += result.run_requests
+        asked = requested(result.run_requests)
         self.log.append((at, asked))
-        self.monkeypatch.setattr(datapoints_module, "utc_now", lambda: at)
-        for key in sorted(set().union(*asked.values())) if asked else ():
-            tables = [t for t, keys in asked.items() if key in keys]
-            assets = [a for a in self.defs.assets if a.key.path[-1] in tables]
-            run = dg.materialize(assets, instance=self.instance, partition_key=key,
-                                 resources=self.defs.resources, run_config=QUIET)
-            assert run.success
+        for request in result.run_requests if run else ():
+            job = self.defs.resolve_job_def(request.job_name)
+            outcome = job.execute_in_process(
+                instance=self.instance, partition_key=request.partition_key, run_config=QUIET,
+                asset_selection=list(request.asset_selection), tags=request.tags, raise_on_error=False)
+            assert outcome.success
         return asked
 
 
@@ -67,14 +76,59 @@ def test_a_fresh_install_loads_at_once_then_the_chain_follows_on_every_cron_tick
     with dg.instance_for_test() as instance:
         clock = Clock(defs, instance, monkeypatch)
         at = datetime(2024, 1, 3, 12, 3, 30)
-        # Never materialized: the newest partition is requested at once, not at the next cron tick,
-        # and what depends on it at the next evaluation.
+        # Never seen: the newest partition of the whole chain is requested at once, not at the
+        # next cron tick, with its checks, as one run.
         clock.tick(at)
-        assert [asked for _, asked in clock.log] == [
-            {"datapoints": {"2024-01-03"}}, {t: {"2024-01-03"} for t in TABLES[1:]}, {}]
+        assert [asked for _, asked in clock.log] == [{t: {"2024-01-03"} for t in TABLES}, {}, {}]
+        first = clock.runs[0]
+        assert first.job_name == "detectkit_refresh_daily"
+        assert {(c.asset_key.path[-1], c.name) for c in first.asset_check_keys} == {
+            ("datapoints", "complete"), ("alerts", "no_anomaly_alert")}
         assert clock.tick(at + timedelta(minutes=2)) == {}
-        # Each cron tick asks for the newest partition of the whole chain: the sensor runs it as one run.
+        # Each cron tick asks for the newest partition of the whole chain.
         assert clock.tick(at + timedelta(minutes=7)) == {t: {"2024-01-03"} for t in TABLES}
+        assert len({run.run_key for run in clock.runs}) == 2  # the daemon launches each tick's run
+
+
+def test_due_metrics_of_one_partition_share_one_run(project, monkeypatch):
+    project.source_table("src", series(datetime(2024, 1, 1), 3 * 144, timedelta(minutes=10)))
+    for name in ("orders", "refunds", "signups"):
+        project.metric(name, SIMPLE_METRIC.format(name=name, table="src"))
+    defs = build_definitions(project.root)
+    with dg.instance_for_test() as instance:
+        clock = Clock(defs, instance, monkeypatch)
+        clock.evaluate(datetime(2024, 1, 3, 12, 3), run=False)
+        handled = clock.cursor
+        clock.evaluate(datetime(2024, 1, 3, 12, 10, 30), run=False)
+        clock.cursor = handled  # a tick whose cursor was lost is evaluated again ...
+        clock.evaluate(datetime(2024, 1, 3, 12, 11), run=False)
+    assert clock.runs[1].run_key == clock.runs[2].run_key  # ... and the daemon launches its run once
+    clock.runs.pop()
+    assert len(clock.runs) == 2
+    for request in clock.runs:
+        assert {key.path[0] for key in request.asset_selection} == {"orders", "refunds", "signups"}
+        assert len(request.asset_selection) == 3 * len(TABLES)
+
+
+def test_a_metric_with_a_run_in_progress_waits_for_it(project, monkeypatch):
+    project.source_table("src", series(datetime(2024, 1, 1), 3 * 144, timedelta(minutes=10)))
+    for name in ("orders", "refunds"):
+        project.metric(name, SIMPLE_METRIC.format(name=name, table="src"))
+    defs = build_definitions(project.root)
+    job = defs.resolve_job_def("detectkit_refresh_daily")
+    with dg.instance_for_test() as instance:
+        clock = Clock(defs, instance, monkeypatch)
+        clock.evaluate(datetime(2024, 1, 3, 12, 3), run=False)
+        backfill = instance.create_run_for_job(
+            job, asset_selection=frozenset({dg.AssetKey(["orders", "datapoints"])}), status=dg.DagsterRunStatus.STARTED)
+        assert clock.evaluate(datetime(2024, 1, 3, 12, 10, 30), run=False) == {
+            t: {"2024-01-03"} for t in TABLES}
+        assert {key.path[0] for key in clock.runs[-1].asset_selection} == {"refunds"}
+        instance.report_run_canceled(backfill)
+        # The tick it missed is still due once the run has ended; the other metric's is handled.
+        assert clock.evaluate(datetime(2024, 1, 3, 12, 11), run=False) == {t: {"2024-01-03"} for t in TABLES}
+        assert {key.path[0] for key in clock.runs[-1].asset_selection} == {"orders"}
+        assert clock.evaluate(datetime(2024, 1, 3, 12, 11, 30), run=False) == {}
 
 
 def test_the_previous_day_is_closed_once_after_its_last_interval(project, monkeypatch):
@@ -115,20 +169,20 @@ def test_a_monthly_partition_of_a_daily_metric_is_closed_after_its_last_day(proj
     assert stored.filter(pl.col("timestamp").dt.month() == 1).height == 31  # January 31 included
 
 
-def test_downstream_follows_a_manual_reload(project):
+def test_downstream_follows_a_manual_reload_once(project, monkeypatch):
     start = datetime(2024, 1, 1)
     project.source_table("src", series(start, 3 * 144, timedelta(minutes=10)))
     project.metric("orders", SIMPLE_METRIC.format(name="orders", table="src"))
     defs = build_definitions(project.root)
     with dg.instance_for_test() as instance:
+        clock = Clock(defs, instance, monkeypatch)
         at = datetime(2024, 1, 3, 12, 5)
-        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=at)
+        clock.evaluate(at, run=False)
         dg.materialize([a for a in defs.assets if a.key.path[-1] == "datapoints"], instance=instance,
-                       partition_key="2024-01-03", resources=defs.resources, run_config=QUIET)
-        second = dg.evaluate_automation_conditions(
-            defs=defs, instance=instance, evaluation_time=at + timedelta(minutes=1), cursor=first.cursor)
-    # The context partitions 2024-01-01/02 were never loaded: detections still run.
-    assert requested(second).get("detections") == {"2024-01-03"}
+                       partition_key="2024-01-02", resources=defs.resources, run_config=QUIET)
+        # The context partition 2024-01-01 was never loaded: detections still run.
+        assert clock.evaluate(at + timedelta(minutes=1)) == {t: {"2024-01-02"} for t in TABLES[1:]}
+        assert clock.evaluate(at + timedelta(minutes=2)) == {}
 
 
 def test_merges_into_a_project_with_its_own_automation_sensor(project):
@@ -144,8 +198,10 @@ def test_merges_into_a_project_with_its_own_automation_sensor(project):
     merged = dg.Definitions.merge(theirs, build_definitions(project.root))
     repository = merged.get_repository_def()
     assert {s.name for s in repository.sensor_defs} >= {"their_automation", "detectkit_automation"}
-    assert merged.resolve_sensor_def("detectkit_automation").asset_selection.resolve(
-        repository.asset_graph) == {dg.AssetKey(["orders", t]) for t in (*TABLES, "autotune")}
+    targets = [t.job_name for t in merged.resolve_sensor_def("detectkit_automation").targets]
+    assert targets == ["detectkit_refresh_daily"]
+    assert merged.resolve_job_def(targets[0]).asset_layer.selected_asset_keys == {
+        dg.AssetKey(["orders", t]) for t in TABLES}
 
 
 def test_one_metrics_broken_source_does_not_hold_back_the_others_in_a_shared_run(project):

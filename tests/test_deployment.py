@@ -255,7 +255,7 @@ def runs_of(instance: dg.DagsterInstance, location: str) -> list[dg.DagsterRun]:
 
 
 def automation_runs(instance, location: str) -> list[dg.DagsterRun]:
-    return [r for r in runs_of(instance, location) if r.job_name == "__ASSET_JOB"]
+    return [r for r in runs_of(instance, location) if r.tags.get("dagster/sensor_name") == "detectkit_automation"]
 
 
 def after(runs: list[dg.DagsterRun], run: dg.DagsterRun) -> list[dg.DagsterRun]:
@@ -341,8 +341,8 @@ def test_daemon_launched_runs_refresh_dispatch_once_hold_pools_and_survive_a_kil
         deployment.start_daemon()
         instance = dg.DagsterInstance.get()
 
-        # 1. Automation: the newest partition of every metric, all metrics of a location in each
-        # run (a fresh install loads datapoints at once; the rest of the chain follows).
+        # 1. Automation: the newest partition of every metric's chain, all metrics of a location
+        # in each run (a fresh install loads at once).
         def refreshed(runs: list[dg.DagsterRun]) -> bool:
             done = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
             return {k.path[-1] for r in done for k in r.asset_selection} >= set(TABLES)
@@ -411,8 +411,8 @@ def test_daemon_launched_runs_refresh_dispatch_once_hold_pools_and_survive_a_kil
             return instance.get_run_record_by_id(loaded.run_id).start_time
 
         def whole() -> bool:
-            # With a one-minute cron a tick can be two runs (datapoints, then the rest): give
-            # the second one time to finish; a partition that never becomes whole fails below.
+            # A rerun may still be under way: give it time; a partition that never becomes
+            # whole fails below.
             try:
                 for location, run in zip(locations, blocked):
                     check_whole(location, rerun_start(location, run))

@@ -10,7 +10,6 @@ from ..pipeline import alert_check, build_detectors, replay_alerts, save_alerts,
 from ..schemas import DATAPOINTS, DETECTIONS
 from ..storage import Storage
 from ..timegrid import utc_now
-from .automation import downstream_condition
 from .checks import check_spec, emit_partition_checks
 from .context import MetricContext
 from .metadata import CHART_COLUMNS, add_partition_metadata, code_reference, partition_chart, table_metadata
@@ -42,7 +41,6 @@ def alerts_asset(mc: MetricContext, storage: Storage, freshness: dg.FreshnessPol
         required_resource_keys={STORAGE},
         metadata={**table_metadata(storage, mc.ident, "alerts"), **code_reference(metric.path)},
         check_specs=[spec],
-        automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
         freshness_policy=freshness,
     )
     def alerts(context: dg.AssetExecutionContext):

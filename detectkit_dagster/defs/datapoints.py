@@ -11,7 +11,6 @@ from ..pipeline import Window, completeness_check, span, split
 from ..sources import load_datapoints, make_source
 from ..storage import Storage
 from ..timegrid import ceil_to_grid, floor_to_grid, utc_now
-from .automation import loading_condition
 from .checks import check_spec, emit_partition_checks
 from .context import MetricContext, readable_failures
 from .io_manager import INVALIDATES
@@ -41,7 +40,6 @@ def datapoints_asset(mc: MetricContext, storage: Storage) -> dg.AssetsDefinition
         **mc.asset_args("datapoints", f"The metric on its {metric.interval} grid; missing intervals are NaN rows.",
                         {storage.kind, "polars", "sql"}),
         check_specs=[spec],
-        automation_condition=loading_condition(mc.partitioning, metric.loading_delay_seconds),
         metadata={INVALIDATES: "alert_state", **table_metadata(storage, mc.ident, "datapoints"),
                   **code_reference(metric.path)},
     )

@@ -6,7 +6,6 @@ import polars as pl
 from ..pipeline import build_detectors, context_start, detect_range, span, window_index
 from ..schemas import DATAPOINTS
 from ..storage import Storage
-from .automation import downstream_condition
 from .context import MetricContext
 from .io_manager import INVALIDATES, OWNED_KEYS
 from .metadata import add_partition_metadata, code_reference, table_metadata
@@ -28,7 +27,6 @@ def detections_asset(mc: MetricContext, storage: Storage) -> dg.AssetsDefinition
         metadata={OWNED_KEYS: {"column": "detector_id", "keys": [d.detector_id for d in detectors]},
                   INVALIDATES: "alert_state", **table_metadata(storage, mc.ident, "detections"),
                   **code_reference(metric.path)},
-        automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
     )
     def detections(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
         windows = mc.windows(context)

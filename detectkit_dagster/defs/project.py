@@ -13,7 +13,7 @@ from dagster._utils.schedules import cron_string_iterator
 from ..config import Project
 from ..project import load_project
 from .alerts import alerts_asset
-from .automation import automation_sensor, evaluation_interval_seconds
+from .automation import automation_sensor, evaluation_interval_seconds, refresh_jobs, refreshes
 from .autotune import autotune_assets
 from .context import MetricContext, metric_contexts
 from .datapoints import datapoints_asset
@@ -64,17 +64,19 @@ def shared_resources(project: Project) -> dict:
 def project_definitions(project: Project) -> dg.Definitions:
     resources = shared_resources(project)
     with dagster_previews():
-        assets = [a for mc in metric_contexts(project)
-                  for a in (*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc))]
+        contexts = metric_contexts(project)
+        assets = [a for mc in contexts for a in (*metric_assets(mc, resources[STORAGE]), *autotune_assets(mc))]
         assets = git_links(assets, project.root)
+        plans = refreshes(contexts, assets)
+        refresh = refresh_jobs(plans)
         return dg.Definitions(
             assets=assets,
             resources=resources,
-            sensors=[automation_sensor([a.key for a in assets],
+            sensors=[automation_sensor(plans, refresh,
                                        evaluation_interval_seconds(m.interval_seconds for m in project.metrics)),
                      dispatch_sensor(project),
                      error_alert_sensor(project)],
-            jobs=[test_alert_job(project), clean_job(project)],
+            jobs=[*refresh, test_alert_job(project), clean_job(project)],
             executor=EXECUTORS[project.config.executor],
         )
 

@@ -13,7 +13,6 @@ from pydantic import Field
 from ..pipeline import Window, report_input
 from ..reporting import write_report
 from ..timegrid import utc_now
-from .automation import downstream_condition
 from .context import MetricContext
 from .metadata import add_partition_metadata, code_reference, partition_chart
 from .resources import STORAGE
@@ -36,7 +35,6 @@ def report_asset(mc: MetricContext) -> dg.AssetsDefinition:
         deps=[mc.key("alerts")],
         required_resource_keys={STORAGE},
         metadata=code_reference(metric.path),
-        automation_condition=downstream_condition(mc.partitioning, metric.loading_delay_seconds),
     )
     def report(context: dg.AssetExecutionContext, config: ReportConfig) -> dg.MaterializeResult:
         store = getattr(context.resources, STORAGE).metric(mc.ident)
