@@ -129,7 +129,7 @@ def _reloaded(instance: dg.DagsterInstance, plans: list[Refresh]) -> dict[str, t
 
 def run_requests(due: Due) -> list[dg.RunRequest]:
     requests = []
-    for (granularity, partition, reason), members in sorted(due.items()):
+    for (granularity, partition, reason), members in sorted(due.items(), key=lambda item: item[0]):
         keys = [key for refresh, first, _ in members for key in refresh.keys[first:]]
         checks = [c for refresh, first, _ in members for c in refresh.check_keys if c.asset_key in refresh.keys[first:]]
         # The same for a tick evaluated again after its cursor was lost, so it launches once.
