@@ -234,7 +234,8 @@ def main() -> None:
         deployment.start_daemon()
         pids |= {"daemon": deployment.processes["daemon"].pid,
                  "code server + run workers": deployment.processes["code-fleet"].pid}
-        # The daemon's first evaluation, before the first tick, sets the automation's cursor.
+        # The daemon's first evaluation, before the first tick, refreshes every metric it has not
+        # seen yet and sets the automation's cursor.
         first = next_tick(utc_now() + timedelta(seconds=20), cron)
         wait_until_time(first, deployment)
         cpu_before, wall_before = cpu_snapshot(pids), time.monotonic()
