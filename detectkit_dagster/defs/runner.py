@@ -17,6 +17,7 @@ from ..config import Project
 from ..dispatch import Ledger, PassReport
 from ..project import load_project
 from ..timegrid import utc_now
+from .automation import CHAIN
 from .context import MetricContext, metric_contexts
 from .pools import ensure_pool_limits
 from .project import metric_assets, shared_resources
@@ -25,7 +26,6 @@ from .sensors import dispatch_pass
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-TABLES = ("datapoints", "detections", "alerts", "report")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Fewer, cheaper instance events for range runs (see the README on deployments): one planned
 # materialization per asset instead of one per partition (read where the run is created), and
@@ -71,7 +71,7 @@ class RangeRun:
         """One line per metric: its partitions, and whether all its assets materialized."""
         done = {e.asset_key for e in self.result.get_asset_materialization_events()}
         span = f"partitions {self.keys[0]} .. {self.keys[-1]} ({len(self.keys)})"
-        return [f"{mc.name}: {span} {'ok' if all(mc.key(t) in done for t in TABLES) else 'FAILED'}"
+        return [f"{mc.name}: {span} {'ok' if all(mc.key(t) in done for t in CHAIN) else 'FAILED'}"
                 for mc in self.metrics]
 
 

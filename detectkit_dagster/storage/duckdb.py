@@ -21,7 +21,7 @@ from ..errors import StorageError
 from .base import Scope, Write, quoted as _ident, range_clauses
 
 # The tables of the file a connection opened (other files may be attached to the same database).
-TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+LIST_TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
 
 Connect = Callable[[Path], ContextManager[duckdb.DuckDBPyConnection]]
 
@@ -91,7 +91,7 @@ class DuckDBMetricStore:
         if not self.path.exists():
             return []
         with self._open("cannot list the tables") as con:
-            return [r[0] for r in con.execute(TABLES).fetchall()]
+            return [r[0] for r in con.execute(LIST_TABLES).fetchall()]
 
     def delete_other_keys(self, table: str, column: str, keep: list[str]) -> int:
         """Delete rows whose `column` is not in `keep` (orphans of removed config); returns the count."""
@@ -122,7 +122,7 @@ class _Reader:
         if self._con is None:
             return empty
         if self._tables is None:
-            self._tables = {r[0] for r in self._con.execute(TABLES).fetchall()}
+            self._tables = {r[0] for r in self._con.execute(LIST_TABLES).fetchall()}
         if table not in self._tables:
             return empty
         where, params = _range_filter(column, start, end)
