@@ -32,7 +32,11 @@ class FileAttacher:
 
     The file stays attached while any `with` block of this process uses it (nested or from
     other threads) and is detached by the last one, so no process holds a file longer than its
-    own short transactions. A file another process holds is waited for, with backoff."""
+    own short transactions. A file another process holds is waited for, with backoff.
+
+    The database keeps the memory its largest call needed; after a bulk call (a backfill's
+    range), `give_back_memory()` closes it once nothing is attached, and the next call opens a
+    new one."""
 
     def __init__(self, open_database: Callable[[], duckdb.DuckDBPyConnection] = _in_memory,
                  wait_seconds: float = LOCK_WAIT_SECONDS):
@@ -43,6 +47,7 @@ class FileAttacher:
         self._pid: int | None = None
         self._attached: dict[str, list] = {}  # resolved path -> [alias, users]
         self._aliases = itertools.count()
+        self._close_when_idle = False
 
     @contextmanager
     def __call__(self, path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -86,6 +91,13 @@ class FileAttacher:
             if entry[1] == 0:
                 del self._attached[key]
                 self._database.execute(f"DETACH {entry[0]}")
+            if self._close_when_idle and not self._attached:
+                self._database.close()
+                self._database, self._close_when_idle = None, False
+
+    def give_back_memory(self) -> None:
+        with self._guard:
+            self._close_when_idle = self._database is not None
 
     def _current(self) -> duckdb.DuckDBPyConnection:
         """The process's database; a forked child opens its own (a DuckDB instance is not fork-safe)."""

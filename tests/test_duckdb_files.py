@@ -92,3 +92,17 @@ def test_a_file_held_too_long_fails_with_the_lock_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_memory_is_given_back_once_nothing_is_attached(tmp_path):
+    attach = FileAttacher()
+    with attach(tmp_path / "a.duckdb") as con:
+        con.execute("CREATE TABLE t AS SELECT range AS i FROM range(10)")
+        database = attach._database
+        with attach(tmp_path / "b.duckdb"):
+            attach.give_back_memory()
+        assert attach._database is database  # a file is still attached: the database stays
+    assert attach._database is None  # closed with the last file
+    with attach(tmp_path / "a.duckdb") as con:  # and a new one opens on the next call
+        assert con.execute("SELECT count(*) FROM t").fetchall() == [(10,)]
+    assert attach._database is not None

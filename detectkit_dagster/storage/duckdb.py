@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import duckdb
 import polars as pl
@@ -20,19 +20,17 @@ from ..duckdb_files import ATTACHER
 from ..errors import StorageError
 from .base import Scope, Write, quoted as _ident, range_clauses
 
+# A call moving more rows than a tick does (a backfill's range) gives DuckDB's memory back after.
+BULK_ROWS = 50_000
 # The tables of the file a connection opened (other files may be attached to the same database).
 LIST_TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
-
-Connect = Callable[[Path], ContextManager[duckdb.DuckDBPyConnection]]
-
 
 class DuckDBMetricStore:
     """Tables of one metric in `<directory>/<metric key>.duckdb`."""
 
-    def __init__(self, directory: Path | str, metric: str, connect: Connect = ATTACHER):
+    def __init__(self, directory: Path | str, metric: str):
         _ident(metric)
         self.path = Path(directory) / f"{metric}.duckdb"
-        self._connect = connect
 
     def replace_range(
         self, table: str, frame: pl.DataFrame, start: datetime | None, end: datetime | None,
@@ -59,12 +57,14 @@ class DuckDBMetricStore:
             except BaseException:
                 con.rollback()
                 raise
+            if sum(write.frame.height for write in writes) > BULK_ROWS:
+                ATTACHER.give_back_memory()
 
     @contextmanager
     def _open(self, doing: str) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the metric's file; its errors become one-line `StorageError`s."""
         try:
-            with self._connect(self.path) as con:
+            with ATTACHER(self.path) as con:
                 yield con
         except duckdb.Error as exc:
             raise StorageError(f"{doing} in {self.path}: {(str(exc).splitlines() or [''])[0]}") from None
@@ -130,6 +130,8 @@ class _Reader:
         chosen = ", ".join(_ident(c) for c in columns) if columns else "*"
         frame = pl.DataFrame(self._con.sql(f"SELECT {chosen} FROM {_ident(table)}{where} ORDER BY {order}",
                                            params=params))
+        if frame.height > BULK_ROWS:
+            ATTACHER.give_back_memory()
         if schema is None:
             return frame
         return empty if not frame.height else frame.with_columns(
@@ -141,12 +143,11 @@ class DuckDBStorage:
 
     kind = "duckdb"
 
-    def __init__(self, directory: Path | str, connect: Connect = ATTACHER):
+    def __init__(self, directory: Path | str):
         self.directory = Path(directory)
-        self._connect = connect
 
     def metric(self, key: str) -> DuckDBMetricStore:
-        return DuckDBMetricStore(self.directory, key, self._connect)
+        return DuckDBMetricStore(self.directory, key)
 
     def table_name(self, key: str, table: str) -> str:
         """`<database>.<schema>.<table>` as DuckDB names it (the database is the file)."""
