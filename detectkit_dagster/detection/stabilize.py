@@ -72,20 +72,21 @@ def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
     expected = np.flatnonzero(flag)  # where the walk will probably stop next
     clamped = np.zeros(len(q), dtype=bool)
     stale_end = 0  # bands of positions before it, after the current one, await reband
-    k = next_true(flag, 0)
-    while k >= 0:
-        row = int(q[k])
-        after = float(bands.lower[k] if x[k] < bands.lower[k] else bands.upper[k])
-        if write_back is not None:
-            after = write_back(row, after)
-        before = float(work[row])
-        work[row] = after
-        clamped[k] = True
-        stop = int(q.searchsorted(row + reach, "right"))
-        if stop > k + 1:
-            update(work, row, before, after, slice(k + 1, stop))
-        stale_end = max(stale_end, stop)
-        k = _next_flag(work, x, bands, flag, expected, k + 1, stale_end, reband)
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined statistics give undefined bands
+        k = next_true(flag, 0)
+        while k >= 0:
+            row = int(q[k])
+            after = float(bands.lower[k] if x[k] < bands.lower[k] else bands.upper[k])
+            if write_back is not None:
+                after = write_back(row, after)
+            before = float(work[row])
+            work[row] = after
+            clamped[k] = True
+            stop = int(q.searchsorted(row + reach, "right"))
+            if stop > k + 1:
+                update(work, row, before, after, slice(k + 1, stop))
+            stale_end = max(stale_end, stop)
+            k = _next_flag(work, x, bands, flag, expected, k + 1, stale_end, reband)
     return clamped
 
 
@@ -180,8 +181,9 @@ class MomentSettle(_Walk):
 
     def __init__(self, detector, ev, bands, reassess):
         super().__init__(detector, ev, bands, reassess)
-        # per component (the window, then each seasonal group): statistics, size and, per position,
-        # the sum of squared deviations, 1 / (size - 1), the group code and whether it is engaged
+        # per component (the window, then each seasonal group): statistics, size, 1 / size, the sum of
+        # squared deviations and 1 / (size - 1) per position, and (groups) the row codes and, per
+        # code, the positions of engaged groups of that code
         parts = [(ev.global_stats, ev.window.size, None, None)]
         parts += [(entry.stats, entry.size, entry.codes, ~entry.fallback) for entry in ev.seasonal or ()
                   if entry.codes is not None]
@@ -189,8 +191,8 @@ class MomentSettle(_Walk):
         with np.errstate(invalid="ignore", divide="ignore"):
             for stats, size, codes, engaged in parts:
                 n = size.astype(float)
-                self.parts.append((stats, n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
-                                   None if codes is None else codes[ev.q], engaged))
+                self.parts.append((stats, n, 1 / n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
+                                   None if codes is None else _positions_by_code(codes[ev.q], engaged)))
         self.rounding = np.zeros(len(ev.q))  # a bound of the rounding the updates put in the sums
         # rows without a closed form (an infinite value in the window) are recomputed when reached
         self.redo = ~(np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"]))
@@ -201,23 +203,28 @@ class MomentSettle(_Walk):
             self.redo[span] = True
             return
         self.rounding[span] += ROUNDING * abs(delta) * (abs(after) + abs(before))
-        for stats, n, squares, _, codes, position_codes, engaged in self.parts:
+        for stats, _, per_size, squares, _, codes, positions in self.parts:
             if codes is None:
                 at = span
             else:  # engaged groups holding the row: same group code (every window here holds the row)
-                at = np.flatnonzero((position_codes[span] == codes[row]) & engaged[span]) + span.start
+                group = positions.get(int(codes[row]))
+                if group is None:
+                    continue
+                at = group[group.searchsorted(span.start):group.searchsorted(span.stop)]
             mean = stats["mean"][at]
-            shifted = mean + delta / n[at]
-            squares[at] += delta * ((after - shifted) + (before - mean))
+            shifted = mean + delta * per_size[at]
+            # delta * ((after - shifted) + (before - mean)), the values taken about the means
+            squares[at] += delta * ((after + before) - (shifted + mean))
             stats["mean"][at] = shifted
 
     def reband(self, work, span: slice) -> None:
         ev = self.ev
-        redo = self.redo[span].copy()
-        with np.errstate(invalid="ignore"):
-            for stats, _, squares, per_dof, *_ in self.parts:
-                stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) * per_dof[span])
-                redo |= squares[span] * PRECISION <= self.rounding[span]
+        spread = None  # the smallest sum of squared deviations of the components
+        for stats, _, _, squares, per_dof, *_ in self.parts:
+            part = squares[span]
+            stats["std"][span] = np.sqrt(np.maximum(part, 0.0) * per_dof[span])
+            spread = part if spread is None else np.fmin(spread, part)  # a group may be undefined (NaN)
+        redo = self.redo[span] | (spread * PRECISION <= self.rounding[span])
         if redo.any():
             self._recompute(work, np.flatnonzero(redo) + span.start)
         if ev.seasonal:
@@ -229,10 +236,20 @@ class MomentSettle(_Walk):
 
     def _recompute(self, work, at: np.ndarray) -> None:
         self.reassess(work, at)
-        for stats, n, squares, *_ in self.parts:
+        for stats, n, _, squares, *_ in self.parts:
             squares[at] = stats["std"][at] ** 2 * (n[at] - 1)
         self.rounding[at] = 0.0
         self.redo[at] = ~(np.isfinite(self.ev.global_stats["mean"][at]) & np.isfinite(self.ev.global_stats["std"][at]))
+
+
+def _positions_by_code(codes: np.ndarray, engaged: np.ndarray) -> dict[int, np.ndarray]:
+    """Per group code: the positions (ascending) whose group has that code and is engaged."""
+    at = np.flatnonzero(engaged)
+    order = np.argsort(codes[at], kind="stable")
+    at, sorted_codes = at[order], codes[at][order]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    return {int(group[0]): positions for group, positions in
+            zip(np.split(sorted_codes, bounds), np.split(at, bounds))}
 
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:

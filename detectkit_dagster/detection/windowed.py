@@ -228,7 +228,8 @@ class WindowedDetector:
                 for name, value in part.items():
                     group_stats[name][idx] = value
             ev.seasonal.append(SeasonalEntry(columns, size, size < p["min_samples_per_group"], group_stats, codes))
-        reweigh(self.stat_names, ev, slice(None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reweigh(self.stat_names, ev, slice(None))
         return ev.seasonal
 
     def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed, clamped):
