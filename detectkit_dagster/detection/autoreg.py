@@ -53,12 +53,12 @@ class Moments:
     def swapped(self, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
                 window: int) -> tuple[Moments, np.ndarray]:
         """The moments of the windows of ``rows`` (these moments) after fit rows ``targets``
-        (ascending) changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row),
-        and the rows whose centred sums the rounding of the change could have spoilt (a clamped
-        spike leaving a flat window: recompute those directly).
+        changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row), and the
+        rows whose centred sums the rounding of the change could have spoilt (a clamped spike
+        leaving a flat window: recompute those directly).
 
-        Each window holds a contiguous run of the targets, so one prefix sum over them gives every
-        window's change in count, sum and cross products, taken about a nearby level."""
+        Each window's change in count, sum and cross products, taken about a nearby level, is
+        one product of which targets it holds with what each target changed."""
         k = old.shape[1]
         ref = self.mean[0] if np.isfinite(self.mean[0]).all() else np.zeros(k)
         came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
@@ -67,22 +67,20 @@ class Moments:
         squares = dev_new[:, :, None] * dev_new[:, None, :] - dev_old[:, :, None] * dev_old[:, None, :]
         per = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old, squares.reshape(len(old), -1),
                               dev_new ** 2 + dev_old ** 2), axis=1)
-        cumulative = np.zeros((len(per) + 1, per.shape[1]))
-        np.cumsum(per, axis=0, out=cumulative[1:])
-        change = cumulative[np.searchsorted(targets, rows)] - cumulative[np.searchsorted(targets, rows - window)]
+        held = (targets >= (rows - window)[:, None]) & (targets < rows[:, None])
+        change = held.astype(float) @ per
         offset = self.mean - ref
         first = self.n[:, None] * offset + change[:, 1:k + 1]                  # sums about ref
         spread = self.n[:, None] * offset ** 2
-        second = self.cov + self.n[:, None, None] * offset[:, :, None] * offset[:, None, :] + \
-            change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
+        second = self.cov + np.einsum("ra,rb->rab", self.n[:, None] * offset, offset)
+        second += change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
         n = self.n + change[:, 0]
         diagonal = np.arange(k)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = first / n[:, None]
-            cov = second - first[:, :, None] * mean[:, None, :]
+            cov = second - np.einsum("ra,rb->rab", first, mean)
             # what the sums above were made of, hence their rounding, against what is left
-            size = (np.abs(self.cov[:, diagonal, diagonal]) + spread + change[:, -k:] + first * mean
-                    + (len(targets) + 1) * np.abs(cumulative[:, -k:]).max(axis=0))
+            size = np.abs(self.cov[:, diagonal, diagonal]) + spread + (len(targets) + 1) * change[:, -k:] + first * mean
             risky = np.any(4 * EPS * size > ACCURACY * cov[:, diagonal, diagonal], axis=1) & (n > 0)
         return Moments(n, mean + ref, cov), risky
 
@@ -166,28 +164,30 @@ def fit(moments: Moments, lag_values: np.ndarray, lags: int) -> tuple[np.ndarray
 
 
 def _fit(n, mean, cov, lag_values, lags):
+    """The standardised ridge fit, solved in the window's own units: with c the target mean, s
+    the scale and l = (lag means - c) / s, the intercept is -n l'beta / (n + ridge) and the lag
+    coefficients solve (C_ll + rho I + w d d') beta = C_l0, d = s l, rho = ridge s^2,
+    w = n ridge / (n + ridge): a system of the lags only, without the cancellation of eliminating
+    the intercept from the full normal equations."""
     k = lags + 1
+    lagged = np.arange(1, k)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        centre = np.where(np.isfinite(mean[:, 0]), mean[:, 0], 0.0)
-        scale = np.sqrt(cov[:, 0, 0] / n)
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        lead = (mean - centre[:, None]) / scale[:, None]  # standardised means: target, then lags
-        # sums of products of the standardised (target, lags): about the means, plus n * means
-        gram = cov / (scale * scale)[:, None, None] + n[:, None, None] * lead[:, :, None] * lead[:, None, :]
-        # normal equations of the design [1, lags] against the target
-        a = np.empty_like(gram)
-        a[:, 1:, 1:] = gram[:, 1:, 1:]
-        a[:, 0, 0] = n
-        a[:, 0, 1:] = a[:, 1:, 0] = n[:, None] * lead[:, 1:]
-        b = np.concatenate(((n * lead[:, 0])[:, None], gram[:, 1:, 0]), axis=1)
-        ridge = RIDGE * np.trace(a, axis1=1, axis2=2) / k
-        diagonal = np.arange(k)
-        a[:, diagonal, diagonal] += ridge[:, None]
-        beta = _solve(a, b)
-        # |y - X beta|^2 = y'y - 2 beta'b + beta'(A - ridge) beta, and (A + ridge) beta = b
-        rss = gram[:, 0, 0] - np.sum(beta * b, axis=1) - ridge * np.sum(beta * beta, axis=1)
-        sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1)) * scale
-        prediction = centre + scale * beta[:, 0] + np.einsum("ra,ra->r", beta[:, 1:], lag_values - centre[:, None])
+        centre = mean[:, 0]
+        d = mean[:, 1:] - centre[:, None]
+        c00, c_l0 = cov[:, 0, 0], cov[:, 1:, 0]
+        s2 = c00 / n
+        s2 = np.where(np.isfinite(s2) & (s2 > 0), s2, 1.0)
+        dd = np.einsum("ra,ra->r", d, d)
+        rho = (RIDGE / k) * (n * s2 + np.trace(cov, axis1=1, axis2=2) - c00 + n * dd)
+        ridge = rho / s2
+        shrink = n / (n + ridge)
+        system = cov[:, 1:, 1:] + np.einsum("ra,rb->rab", (shrink * ridge)[:, None] * d, d)
+        system[:, lagged - 1, lagged - 1] += rho[:, None]
+        beta = _solve(system, c_l0)
+        lead = shrink * np.einsum("ra,ra->r", d, beta)  # -s * intercept
+        rss = c00 - np.einsum("ra,ra->r", beta, c_l0) - rho * (np.einsum("ra,ra->r", beta, beta) + lead * lead / s2)
+        sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1))
+        prediction = centre + np.einsum("ra,ra->r", beta, lag_values - centre[:, None]) - lead
     return prediction, sigma
 
 
