@@ -27,7 +27,7 @@ from detectkit_dagster.detection import options, stabilize
 from detectkit_dagster.detection import params as P
 from detectkit_dagster.detection.preprocess import apply_input_type
 from detectkit_dagster.detection.results import (
-    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal,
+    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal, sparse_count,
 )
 
 BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
@@ -50,39 +50,73 @@ class Moments:
     def take(self, at) -> Moments:
         return Moments(self.n[at], self.mean[at], self.cov[at])
 
-    def swapped(self, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
-                window: int) -> tuple[Moments, np.ndarray]:
-        """The moments of the windows of ``rows`` (these moments) after fit rows ``targets``
-        changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row), and the
-        rows whose centred sums the rounding of the change could have spoilt (a clamped spike
-        leaving a flat window: recompute those directly).
-
-        Each window's change in count, sum and cross products, taken about a nearby level, is
-        one product of which targets it holds with what each target changed."""
-        k = old.shape[1]
-        ref = self.mean[0] if np.isfinite(self.mean[0]).all() else np.zeros(k)
-        came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
-        dev_new = np.where(came[:, None], new - ref, 0.0)
-        dev_old = np.where(gone[:, None], old - ref, 0.0)
-        squares = dev_new[:, :, None] * dev_new[:, None, :] - dev_old[:, :, None] * dev_old[:, None, :]
-        per = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old, squares.reshape(len(old), -1),
-                              dev_new ** 2 + dev_old ** 2), axis=1)
-        held = (targets >= (rows - window)[:, None]) & (targets < rows[:, None])
-        change = held.astype(float) @ per
+    def corrected(self, changes: Changes, rows: np.ndarray, segment: np.ndarray,
+                  window: int) -> tuple[Moments, np.ndarray]:
+        """The moments of the windows of ``rows`` (these moments; ``segment``: each row's segment
+        of ``changes``) after the changes, and the rows whose centred sums the rounding of the
+        change could have spoilt (a clamped spike leaving a flat window: recompute those directly)."""
+        k = self.mean.shape[1]
+        base = changes.base[segment]
+        change = np.take(changes.cumulative, base + changes.changed.searchsorted(rows), axis=0)
+        change -= np.take(changes.cumulative, base + changes.changed.searchsorted(rows - window), axis=0)
+        ref = changes.ref[segment]
         offset = self.mean - ref
         first = self.n[:, None] * offset + change[:, 1:k + 1]                  # sums about ref
-        spread = self.n[:, None] * offset ** 2
-        second = self.cov + np.einsum("ra,rb->rab", self.n[:, None] * offset, offset)
-        second += change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
         n = self.n + change[:, 0]
-        diagonal = np.arange(k)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = first / n[:, None]
-            cov = second - np.einsum("ra,rb->rab", first, mean)
+            # the centred cross products: cov + the change + n offset offset' - n' mean mean' (about ref)
+            cov = self.cov + change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
+            cov += np.stack((self.n[:, None] * offset, -first), axis=2) @ np.stack((offset, mean), axis=1)
             # what the sums above were made of, hence their rounding, against what is left
-            size = np.abs(self.cov[:, diagonal, diagonal]) + spread + (len(targets) + 1) * change[:, -k:] + first * mean
-            risky = np.any(4 * EPS * size > ACCURACY * cov[:, diagonal, diagonal], axis=1) & (n > 0)
+            size = np.abs(diagonal(self.cov)) + self.n[:, None] * offset ** 2 + change[:, -k:] + \
+                changes.partial[segment] + first * mean
+            risky = np.any(4 * EPS * size > ACCURACY * diagonal(cov), axis=1) & (n > 0)
         return Moments(n, mean + ref, cov), risky
+
+
+@dataclass
+class Changes:
+    """What the fit rows ``changed`` (ascending) changed, as prefix sums per segment of windows:
+    segment s holds ``changed[lo[s]:hi[s]]`` and takes its sums about its level ``ref[s]``.
+    Each window holds a contiguous run of them, so two rows of the prefix sums give its change
+    in count, sum and cross products (and the sizes of its squared deviations, for their rounding)."""
+
+    changed: np.ndarray
+    cumulative: np.ndarray   # per segment: a row cancelling the sums before it, then its targets
+    base: np.ndarray         # per segment: where its prefix sums start, less lo
+    partial: np.ndarray      # per segment: a bound of the rounding of its prefix sums
+    ref: np.ndarray
+
+    @classmethod
+    def of(cls, changed: np.ndarray, lo: np.ndarray, hi: np.ndarray, ref: np.ndarray,
+           original: np.ndarray, z: np.ndarray) -> Changes:
+        k = z.shape[1]
+        counts = hi - lo
+        reset = np.r_[0, np.cumsum(counts + 1)][:-1]
+        before = np.r_[0, np.cumsum(counts)][:-1]
+        place = np.arange(counts.sum()) + np.repeat(reset + 1 - before, counts)
+        targets = changed[np.arange(len(place)) + np.repeat(lo - before, counts)]
+        level = np.repeat(ref, counts, axis=0)
+        old, new = original[targets], z[targets]
+        came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
+        dev_new = np.where(came[:, None], new - level, 0.0)
+        dev_old = np.where(gone[:, None], old - level, 0.0)
+        squares = np.einsum("ta,tb->tab", dev_new, dev_new) - np.einsum("ta,tb->tab", dev_old, dev_old)
+        per = np.zeros((len(reset) + len(place), 1 + k + k * k + k))
+        per[place] = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old,
+                                     squares.reshape(len(old), -1), dev_new ** 2 + dev_old ** 2), axis=1)
+        # the segments' own sums stay about their own magnitudes, however large the others are
+        per[reset[1:]] = -np.add.reduceat(per, reset, axis=0)[:-1]
+        cumulative = np.cumsum(per, axis=0)
+        partial = (counts + 1)[:, None] * np.maximum.reduceat(np.abs(cumulative[:, -k:]), reset)
+        return cls(changed, cumulative, reset - lo, partial, ref)
+
+
+def diagonal(matrices: np.ndarray) -> np.ndarray:
+    """The diagonals of a stack of contiguous square matrices, as a writable view."""
+    k = matrices.shape[-1]
+    return matrices.reshape(len(matrices), k * k)[:, ::k + 1]
 
 
 def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +204,6 @@ def _fit(n, mean, cov, lag_values, lags):
     w = n ridge / (n + ridge): a system of the lags only, without the cancellation of eliminating
     the intercept from the full normal equations."""
     k = lags + 1
-    lagged = np.arange(1, k)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         centre = mean[:, 0]
         d = mean[:, 1:] - centre[:, None]
@@ -178,11 +211,11 @@ def _fit(n, mean, cov, lag_values, lags):
         s2 = c00 / n
         s2 = np.where(np.isfinite(s2) & (s2 > 0), s2, 1.0)
         dd = np.einsum("ra,ra->r", d, d)
-        rho = (RIDGE / k) * (n * s2 + np.trace(cov, axis1=1, axis2=2) - c00 + n * dd)
+        rho = (RIDGE / k) * (n * s2 + diagonal(cov)[:, 1:].sum(axis=1) + n * dd)
         ridge = rho / s2
         shrink = n / (n + ridge)
-        system = cov[:, 1:, 1:] + np.einsum("ra,rb->rab", (shrink * ridge)[:, None] * d, d)
-        system[:, lagged - 1, lagged - 1] += rho[:, None]
+        system = cov[:, 1:, 1:] + ((shrink * ridge)[:, None] * d)[:, :, None] * d[:, None, :]
+        diagonal(system)[...] += rho[:, None]
         beta = _solve(system, c_l0)
         lead = shrink * np.einsum("ra,ra->r", d, beta)  # -s * intercept
         rss = c00 - np.einsum("ra,ra->r", beta, c_l0) - rho * (np.einsum("ra,ra->r", beta, beta) + lead * lead / s2)
@@ -319,8 +352,7 @@ class AutoregDetector:
         clamped = None
         if p["stabilization"] == "clamp":
             state = _Clamping(self, s.processed, z, s.q, s.moments, bands, prediction, sigma)
-            clamped = stabilize.clamp(s.processed, s.q, bands, p["window_size"] + p["lags"], state.update,
-                                      state.reband, state.write_back)
+            clamped = stabilize.clamp_in_clusters(s.processed, s.q, bands, p["window_size"] + p["lags"], state)
         return options.outcome(s.processed, s.status, s.q, bands), prediction, sigma, clamped
 
     def _bands(self, prediction: np.ndarray, sigma: np.ndarray) -> options.Bands:
@@ -342,15 +374,15 @@ class AutoregDetector:
             fields.append(Field("preprocessing", literal({"input_type": self.input_type})))
         if clamped is not None:
             columns["_stabilized"] = stabilize.in_window(clamped, q, length, self.params["window_size"])
-            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
-                                .then(integer("_stabilized")), optional=True))
+            fields.append(sparse_count("stabilized_in_window", columns["_stabilized"], "_stabilized"))
         return columns, ("_sigma", "_prediction"), fields
 
 
 class _Clamping:
     """What a clamp changes: the lag vectors holding the row, and through them the fits of the
-    windows holding those. A clamp only rewrites the vectors; when the walk reaches a position,
-    its window's moments are corrected for the vectors that changed and its fit is solved."""
+    windows holding those. A clamp only rewrites the vectors; when the walk reaches positions,
+    their windows' moments are corrected for the vectors that changed and their fits are solved,
+    for the spans of every cluster at once."""
 
     def __init__(self, detector: AutoregDetector, processed, z, q, moments: Moments, bands,
                  prediction: np.ndarray, sigma: np.ndarray):
@@ -358,35 +390,65 @@ class _Clamping:
         self.valid = np.isfinite(z).all(axis=1)  # fit rows, as the clamps leave them
         self.q, self.moments, self.bands = q, moments, bands
         self.prediction, self.sigma = prediction, sigma  # updated in place
+        self.first = prediction.copy(), sigma.copy()
         self.lags, self.window = detector.params["lags"], detector.params["window_size"]
+        span = self.window + self.lags
+        self.seen = np.lib.stride_tricks.sliding_window_view(np.r_[processed, np.full(span, np.nan)], span)
         self.original = np.empty_like(z)               # vectors as they were before their first change
         self.changed = np.zeros(len(z), dtype=bool)
 
-    def write_back(self, row: int, bound: float) -> float:
-        """The bound, kept within the raw values the row's fit could see."""
-        seen = self.processed[max(self.lags, row - self.window) - self.lags:row]
-        seen = seen[np.isfinite(seen)]
-        return float(np.clip(bound, seen.min(), seen.max())) if seen.size else bound
+    def write_back(self, rows: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """The bounds, kept within the raw values each row's fit could see (the window + lags
+        values before it, fewer at the start of the series)."""
+        first = np.maximum(rows - self.seen.shape[1], 0)
+        seen = self.seen[first]
+        usable = ((first[:, None] + np.arange(seen.shape[1])) < rows[:, None]) & np.isfinite(seen)
+        low = np.where(usable, seen, np.inf).min(axis=1)
+        high = np.where(usable, seen, -np.inf).max(axis=1)
+        return np.where(usable.any(axis=1), np.clip(bounds, low, high), bounds)
 
-    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
-        # the clamped value sits in lag vectors row .. row + lags
-        targets = np.arange(row, min(row + self.lags + 1, len(self.z)))
-        fresh = targets[~self.changed[targets]]
+    def update(self, rows: np.ndarray, after: np.ndarray) -> None:
+        # each clamped value sits in lag vectors row .. row + lags
+        targets, columns, values = self._entries(rows, after)
+        fresh = np.unique(targets[~self.changed[targets]])
         self.original[fresh] = self.z[fresh]
         self.changed[fresh] = True
-        self.z[targets, targets - row] = after
+        self._put(targets, columns, values)
+
+    def undo(self, rows: np.ndarray, before: np.ndarray) -> None:
+        self._put(*self._entries(rows, before))
+
+    def _entries(self, rows: np.ndarray, values: np.ndarray):
+        targets = (rows[:, None] + np.arange(self.lags + 1)).ravel()
+        keep = targets < len(self.z)
+        return targets[keep], (targets - np.repeat(rows, self.lags + 1))[keep], np.repeat(values, self.lags + 1)[keep]
+
+    def _put(self, targets: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+        self.z[targets, columns] = values
         self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
 
-    def reband(self, work, part: slice) -> None:
-        rows = self.q[part]
-        moments = self.moments.take(part)
-        start = max(int(rows[0]) - self.window, 0)
-        targets = np.flatnonzero(self.changed[start:int(rows[-1])]) + start  # changed rows some window holds
-        if targets.size:
-            moments, risky = moments.swapped(rows, targets, self.original[targets], self.z[targets], self.window)
+    def restore(self, at: slice) -> None:
+        self.prediction[at], self.sigma[at] = self.first[0][at], self.first[1][at]
+
+    def reband(self, spans: np.ndarray) -> None:
+        lengths = spans[:, 1] - spans[:, 0]
+        starts = np.r_[0, np.cumsum(lengths)][:-1]
+        positions = np.arange(lengths.sum()) + np.repeat(spans[:, 0] - starts, lengths)
+        segments = np.repeat(np.arange(len(spans)), lengths)
+        changed = np.flatnonzero(self.changed)
+        # a span's windows hold the changes from its first row - window to its last row,
+        # taken about the level of its first window
+        ref = self.moments.mean[spans[:, 0]]
+        changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[spans[:, 0]] - self.window, 0)),
+                             changed.searchsorted(self.q[spans[:, 1] - 1]),
+                             np.where(np.isfinite(ref).all(axis=1)[:, None], ref, 0.0), self.original, self.z)
+        for s in range(0, len(positions), FIT_ROWS):
+            at, segment = positions[s:s + FIT_ROWS], segments[s:s + FIT_ROWS]
+            rows = self.q[at]
+            moments, risky = self.moments.take(at).corrected(changes, rows, segment, self.window)
             if risky.any():
                 exact = direct_moments(self.z, self.valid, rows[risky], self.window)
                 moments.n[risky], moments.mean[risky], moments.cov[risky] = exact.n, exact.mean, exact.cov
-        prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
-        self.bands.assign(part, self.detector._bands(prediction, sigma))
-        self.prediction[part], self.sigma[part] = prediction, sigma
+            prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
+            self.bands.assign(at, self.detector._bands(prediction, sigma))
+            self.prediction[at], self.sigma[at] = prediction, sigma

@@ -29,6 +29,7 @@ implementation).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -105,6 +106,119 @@ def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reban
             return position + hit
         position = end
     return next_true(flag, position)
+
+
+@dataclass(eq=False)
+class _Cluster:
+    """A run of flags whose clamps reach one another, walked apart from the others."""
+
+    start: int                 # its first flagged position (whose band no clamp before it reaches)
+    pos: int                   # the next position to look at
+    stale_end: int = 0         # bands from pos up to here await reband
+    touched: int = 0           # positions rebanded up to here
+    clamps: list = field(default_factory=list)  # (position, row, value before)
+    next: _Cluster | None = None                # the next cluster still walked apart
+    done: bool = False
+    undone: bool = False
+
+
+def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, walk) -> np.ndarray:
+    """The walk of ``clamp`` for statistics that can be computed for many positions at once and
+    whose clamps can be undone: returns which evaluated rows were clamped, exactly as ``clamp``.
+
+    Flags more than ``reach`` rows apart do not influence each other, so runs of flags (clusters)
+    are walked side by side: each round rebands the next span of every cluster in one
+    ``walk.reband(spans)`` and clamps each cluster's first flag in it. A cluster's clamps may
+    reach further than its flags did before the walk (a point flagged only once clamped); when
+    they reach the next cluster's first flag, that cluster is undone (``walk.undo(rows,
+    befores)``, ``walk.restore(positions)`` and the first bands) and the walk goes on into it as
+    one cluster, as the sequential walk would. ``walk.write_back(rows, bounds)`` gives the values
+    written and ``walk.update(rows, afters)`` takes them in (arrays of clamps)."""
+    work = processed.copy()
+    x = processed[q]
+    lower, upper, unit = bands.lower, bands.upper, bands.unit
+    flag = (x < lower) | (x > upper)
+    expected = np.flatnonzero(flag)  # where a cluster's walk will probably stop next
+    clamped = np.zeros(len(q), dtype=bool)
+    if not expected.size:
+        return clamped
+    first = (lower.copy(), upper.copy(), unit.copy(), flag.copy())
+    starts = expected[np.r_[0, np.flatnonzero(np.diff(q[expected]) > reach) + 1]]
+    head = following = None
+    for start in reversed(starts.tolist()):
+        head = following = _Cluster(start, start, next=following)
+
+    def clamp(clusters: list[_Cluster], at: np.ndarray) -> None:
+        """Clamp each cluster's position (in order); then undo the clusters their reach now covers."""
+        rows = q[at]
+        after = walk.write_back(rows, np.where(x[at] < lower[at], lower[at], upper[at]))
+        before = work[rows]
+        work[rows] = after
+        clamped[at] = True
+        walk.update(rows, after)
+        stops = q.searchsorted(rows + reach, "right")
+        for cluster, k, row, value, stop in zip(clusters, at.tolist(), rows.tolist(), before.tolist(), stops.tolist()):
+            cluster.clamps.append((k, row, value))
+            cluster.stale_end = max(cluster.stale_end, stop)
+            cluster.pos = k + 1
+        for cluster in clusters:
+            while not cluster.undone and cluster.next is not None and cluster.stale_end > cluster.next.start:
+                undo(cluster.next)
+                cluster.next = cluster.next.next
+
+    def undo(cluster: _Cluster) -> None:
+        cluster.undone = True
+        if cluster.clamps:
+            at, rows, before = (np.array(values) for values in zip(*cluster.clamps))
+            work[rows] = before
+            clamped[at] = False
+            walk.undo(rows, before)
+        at = slice(cluster.start, max(cluster.touched, cluster.start + 1))
+        lower[at], upper[at], unit[at], flag[at] = (values[at] for values in first)
+        walk.restore(at)
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined statistics give undefined bands
+        while True:
+            # past its stale bands, a cluster clamps its next flag before the next cluster, or is done
+            settling, at, cluster = [], [], head
+            while cluster is not None:
+                if not cluster.done and cluster.pos >= cluster.stale_end:
+                    k = next_true(flag[:len(q) if cluster.next is None else cluster.next.start], cluster.pos)
+                    if k < 0:
+                        cluster.done = True
+                    else:
+                        settling.append(cluster)
+                        at.append(k)
+                cluster = cluster.next
+            if settling:
+                clamp(settling, np.array(at))
+            active, cluster = [], head
+            while cluster is not None:
+                if not cluster.done:
+                    active.append(cluster)
+                cluster = cluster.next
+            if not active:
+                return clamped
+            # spans: up to where the walk will probably stop, within the stale bands
+            pos = np.array([cluster.pos for cluster in active])
+            stale_end = np.array([cluster.stale_end for cluster in active])
+            later = expected.searchsorted(pos)
+            guess = np.where(later < len(expected), expected[np.minimum(later, len(expected) - 1)] + 1, stale_end)
+            end = np.minimum(stale_end, np.maximum(guess, pos + 1))
+            walk.reband(np.column_stack((pos, end)))
+            lengths = end - pos
+            offsets = np.r_[0, np.cumsum(lengths)]
+            at = np.arange(offsets[-1]) + np.repeat(pos - offsets[:-1], lengths)
+            flag[at] = (x[at] < lower[at]) | (x[at] > upper[at])
+            hits = np.flatnonzero(flag[at])
+            after = hits.searchsorted(offsets[:-1])  # each span's first flagged position, if inside it
+            found = after < len(hits)
+            found[found] &= hits[after[found]] < offsets[1:][found]
+            for cluster, stop in zip(active, end.tolist()):
+                cluster.touched = max(cluster.touched, stop)
+                cluster.pos = stop
+            if found.any():
+                clamp([cluster for cluster, hit in zip(active, found) if hit], at[hits[after[found]]])
 
 
 def in_window(clamped: np.ndarray, q: np.ndarray, length: int, window: int) -> np.ndarray:

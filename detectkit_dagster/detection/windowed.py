@@ -26,6 +26,7 @@ from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
 from detectkit_dagster.detection.preprocess import apply_input_type, smooth
 from detectkit_dagster.detection.results import (
     INSUFFICIENT, MISSING, OK, Field, Outcome, build_frame, integer, json_array, json_object, literal,
+    sparse_count,
 )
 from detectkit_dagster.detection.seasonality import BUILTIN_FEATURES, builtin_features, component_columns, group_codes
 from detectkit_dagster.detection.stats import window_stats
@@ -282,8 +283,7 @@ class WindowedDetector:
             fields.append(Field("seasonality_groups", json_array(items)))
         if clamped is not None:
             columns["_stabilized"] = stabilize.in_window(clamped, ev.q, length, self.params["window_size"])
-            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
-                                .then(integer("_stabilized")), optional=True))
+            fields.append(sparse_count("stabilized_in_window", columns["_stabilized"], "_stabilized"))
         return columns, tuple(floats), fields
 
 
