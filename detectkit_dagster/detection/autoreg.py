@@ -41,44 +41,48 @@ RIDGE = 1e-8
 
 @dataclass
 class Moments:
-    """Per window: the number of fit rows, the mean and the centred cross products of z_j."""
+    """Per window: the number of fit rows, and the sums of z_j - ref and of their cross products,
+    about a level ``ref`` near the window's values (the centred sums follow in ``fit``)."""
 
     n: np.ndarray      # (m,)
-    mean: np.ndarray   # (m, p + 1)
-    cov: np.ndarray    # (m, p + 1, p + 1), sums (not divided by n)
+    ref: np.ndarray    # (m,)
+    s1: np.ndarray     # (m, p + 1)
+    s2: np.ndarray     # (m, p + 1, p + 1)
+
+    @classmethod
+    def zeros(cls, m: int, k: int) -> Moments:
+        return cls(np.zeros(m), np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
 
     def take(self, at) -> Moments:
-        return Moments(self.n[at], self.mean[at], self.cov[at])
+        return Moments(self.n[at], self.ref[at], self.s1[at], self.s2[at])
+
+    def put(self, at, other: Moments) -> None:
+        self.n[at], self.ref[at], self.s1[at], self.s2[at] = other.n, other.ref, other.s1, other.s2
 
     def corrected(self, changes: Changes, rows: np.ndarray, segment: np.ndarray,
                   window: int) -> tuple[Moments, np.ndarray]:
         """The moments of the windows of ``rows`` (these moments; ``segment``: each row's segment
-        of ``changes``) after the changes, and the rows whose centred sums the rounding of the
-        change could have spoilt (a clamped spike leaving a flat window: recompute those directly)."""
-        k = self.mean.shape[1]
+        of ``changes``, taken about the same level) after the changes, and the rows whose centred
+        sums the rounding of the change could have spoilt (a clamped spike leaving a flat window:
+        recompute those directly)."""
+        k = self.s1.shape[1]
         base = changes.base[segment]
         change = np.take(changes.cumulative, base + changes.changed.searchsorted(rows), axis=0)
         change -= np.take(changes.cumulative, base + changes.changed.searchsorted(rows - window), axis=0)
-        ref = changes.ref[segment]
-        offset = self.mean - ref
-        first = self.n[:, None] * offset + change[:, 1:k + 1]                  # sums about ref
         n = self.n + change[:, 0]
+        s1 = self.s1 + change[:, 1:k + 1]
+        s2 = self.s2 + change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = first / n[:, None]
-            # the centred cross products: cov + the change + n offset offset' - n' mean mean' (about ref)
-            cov = self.cov + change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
-            cov += np.stack((self.n[:, None] * offset, -first), axis=2) @ np.stack((offset, mean), axis=1)
-            # what the sums above were made of, hence their rounding, against what is left
-            size = np.abs(diagonal(self.cov)) + self.n[:, None] * offset ** 2 + change[:, -k:] + \
-                changes.partial[segment] + first * mean
-            risky = np.any(4 * EPS * size > ACCURACY * diagonal(cov), axis=1) & (n > 0)
-        return Moments(n, mean + ref, cov), risky
+            # what the sums are made of, hence their rounding, against the centred sums of squares
+            size = np.abs(diagonal(self.s2)) + change[:, -k:] + changes.partial[segment]
+            risky = np.any(4 * EPS * size > ACCURACY * (diagonal(s2) - s1 * s1 / n[:, None]), axis=1) & (n > 0)
+        return Moments(n, self.ref, s1, s2), risky
 
 
 @dataclass
 class Changes:
     """What the fit rows ``changed`` (ascending) changed, as prefix sums per segment of windows:
-    segment s holds ``changed[lo[s]:hi[s]]`` and takes its sums about its level ``ref[s]``.
+    segment s holds ``changed[lo[s]:hi[s]]`` and takes its sums about the level ``ref[s]`` of its windows.
     Each window holds a contiguous run of them, so two rows of the prefix sums give its change
     in count, sum and cross products (and the sizes of its squared deviations, for their rounding)."""
 
@@ -97,7 +101,7 @@ class Changes:
         before = np.r_[0, np.cumsum(counts)][:-1]
         place = np.arange(counts.sum()) + np.repeat(reset + 1 - before, counts)
         targets = changed[np.arange(len(place)) + np.repeat(lo - before, counts)]
-        level = np.repeat(ref, counts, axis=0)
+        level = np.repeat(ref, counts)[:, None]
         old, new = original[targets], z[targets]
         came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
         dev_new = np.where(came[:, None], new - level, 0.0)
@@ -128,10 +132,11 @@ def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
-    """Moments of the fit rows [max(0, r - window), r) of every row r."""
+    """Moments of the fit rows [max(0, r - window), r) of every row r, about the median target of
+    each batch of rows, by prefix sums."""
     m, k = len(rows), z.shape[1]
     upper = np.triu_indices(k)
-    out = Moments(np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    out = Moments.zeros(m, k)
     lo_all, hi_all = np.maximum(rows - window, 0), rows
     for s in range(0, m, BATCH_ROWS):
         part = slice(s, s + BATCH_ROWS)
@@ -146,29 +151,28 @@ def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         count = np.concatenate(([0], np.cumsum(ok)))
         n = (count[hi - a] - count[lo - a]).astype(float)
         s1 = first[hi - a] - first[lo - a]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / n[:, None]
-            centred = second[hi - a] - second[lo - a] - s1[:, upper[0]] * s1[:, upper[1]] / n[:, None]
-        cov = np.zeros((len(n), k, k))
-        cov[:, upper[0], upper[1]] = centred
-        cov[:, upper[1], upper[0]] = centred
-        out.n[part], out.mean[part], out.cov[part] = n, mean + ref, cov
+        s2 = second[hi - a] - second[lo - a]
+        out.n[part], out.ref[part], out.s1[part] = n, ref, s1
+        out.s2[part, upper[0], upper[1]] = s2
+        out.s2[part, upper[1], upper[0]] = s2
         # a prefix sum carries rounding of its largest partial sums: recompute rows where that
         # could matter against the window's own spread
         error = 2 * EPS * (b - a + 1) * np.abs(second).max(axis=0)
-        diagonal = np.flatnonzero(upper[0] == upper[1])
-        risky = np.any(error[diagonal] > ACCURACY * centred[:, diagonal], axis=1) & (n > 0)
+        diagonal_at = np.flatnonzero(upper[0] == upper[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centred = s2[:, diagonal_at] - s1 * s1 / n[:, None]
+        risky = np.any(error[diagonal_at] > ACCURACY * centred, axis=1) & (n > 0)
         if risky.any():
             idx = np.flatnonzero(risky) + s
-            exact = direct_moments(z, valid, rows[idx], window)
-            out.n[idx], out.mean[idx], out.cov[idx] = exact.n, exact.mean, exact.cov
+            out.put(idx, direct_moments(z, valid, rows[idx], window))
     return out
 
 
 def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
-    """The same moments from the window's values themselves (a few rows at a time)."""
+    """The same moments from the window's values themselves (a few rows at a time), about the
+    mean target of each window."""
     m, k = len(rows), z.shape[1]
-    out = Moments(np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    out = Moments.zeros(m, k)
     per_batch = max(1, DIRECT_CELLS // (window * k))
     for s in range(0, m, per_batch):
         r = rows[s:s + per_batch]
@@ -179,10 +183,12 @@ def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         values = np.where(use[:, :, None], z[index], 0.0)
         n = use.sum(axis=1).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = values.sum(axis=1) / n[:, None]
-        dev = np.where(use[:, :, None], values - mean[:, None, :], 0.0)
-        out.n[s:s + per_batch], out.mean[s:s + per_batch] = n, mean
-        out.cov[s:s + per_batch] = np.einsum("rwa,rwb->rab", dev, dev)
+            ref = values[:, :, 0].sum(axis=1) / n
+        ref = np.where(np.isfinite(ref), ref, 0.0)
+        dev = np.where(use[:, :, None], values - ref[:, None, None], 0.0)
+        part = slice(s, s + per_batch)
+        out.n[part], out.ref[part], out.s1[part] = n, ref, dev.sum(axis=1)
+        out.s2[part] = np.einsum("rwa,rwb->rab", dev, dev)
     return out
 
 
@@ -192,21 +198,23 @@ def fit(moments: Moments, lag_values: np.ndarray, lags: int) -> tuple[np.ndarray
     prediction, sigma = np.empty(m), np.empty(m)
     for s in range(0, m, FIT_ROWS):
         part = slice(s, s + FIT_ROWS)
-        prediction[part], sigma[part] = _fit(moments.n[part], moments.mean[part], moments.cov[part],
-                                             lag_values[part], lags)
+        prediction[part], sigma[part] = _fit(moments.take(part), lag_values[part], lags)
     return prediction, sigma
 
 
-def _fit(n, mean, cov, lag_values, lags):
+def _fit(moments: Moments, lag_values, lags):
     """The standardised ridge fit, solved in the window's own units: with c the target mean, s
     the scale and l = (lag means - c) / s, the intercept is -n l'beta / (n + ridge) and the lag
     coefficients solve (C_ll + rho I + w d d') beta = C_l0, d = s l, rho = ridge s^2,
     w = n ridge / (n + ridge): a system of the lags only, without the cancellation of eliminating
     the intercept from the full normal equations."""
     k = lags + 1
+    n = moments.n
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        centre = mean[:, 0]
-        d = mean[:, 1:] - centre[:, None]
+        mean = moments.s1 / n[:, None]  # about ref
+        cov = moments.s2 - np.einsum("ra,rb->rab", moments.s1, mean)
+        centre = moments.ref + mean[:, 0]
+        d = mean[:, 1:] - mean[:, :1]
         c00, c_l0 = cov[:, 0, 0], cov[:, 1:, 0]
         s2 = c00 / n
         s2 = np.where(np.isfinite(s2) & (s2 > 0), s2, 1.0)
@@ -432,23 +440,24 @@ class _Clamping:
 
     def reband(self, spans: np.ndarray) -> None:
         lengths = spans[:, 1] - spans[:, 0]
-        starts = np.r_[0, np.cumsum(lengths)][:-1]
-        positions = np.arange(lengths.sum()) + np.repeat(spans[:, 0] - starts, lengths)
-        segments = np.repeat(np.arange(len(spans)), lengths)
+        positions = np.arange(lengths.sum()) + np.repeat(spans[:, 0] - np.r_[0, np.cumsum(lengths)][:-1], lengths)
+        # segments: runs of a span's positions whose sums share a level
+        ref = self.moments.ref[positions]
+        new = np.r_[True, ref[1:] != ref[:-1]]
+        new[np.r_[0, np.cumsum(lengths)][:-1]] = True
+        starts = np.flatnonzero(new)
+        segments = np.cumsum(new) - 1
         changed = np.flatnonzero(self.changed)
-        # a span's windows hold the changes from its first row - window to its last row,
-        # taken about the level of its first window
-        ref = self.moments.mean[spans[:, 0]]
-        changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[spans[:, 0]] - self.window, 0)),
-                             changed.searchsorted(self.q[spans[:, 1] - 1]),
-                             np.where(np.isfinite(ref).all(axis=1)[:, None], ref, 0.0), self.original, self.z)
+        # a segment's windows hold the changes from its first row - window to its last row
+        changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[positions[starts]] - self.window, 0)),
+                             changed.searchsorted(self.q[positions[np.r_[starts[1:], len(positions)] - 1]]),
+                             ref[starts], self.original, self.z)
         for s in range(0, len(positions), FIT_ROWS):
             at, segment = positions[s:s + FIT_ROWS], segments[s:s + FIT_ROWS]
             rows = self.q[at]
             moments, risky = self.moments.take(at).corrected(changes, rows, segment, self.window)
             if risky.any():
-                exact = direct_moments(self.z, self.valid, rows[risky], self.window)
-                moments.n[risky], moments.mean[risky], moments.cov[risky] = exact.n, exact.mean, exact.cov
+                moments.put(risky, direct_moments(self.z, self.valid, rows[risky], self.window))
             prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
             self.bands.assign(at, self.detector._bands(prediction, sigma))
             self.prediction[at], self.sigma[at] = prediction, sigma
