@@ -73,9 +73,10 @@ class Moments:
         s1 = self.s1 + change[:, 1:k + 1]
         s2 = self.s2 + change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            # what the sums are made of, hence their rounding, against the centred sums of squares
-            size = np.abs(diagonal(self.s2)) + change[:, -k:] + changes.partial[segment]
-            risky = np.any(4 * EPS * size > ACCURACY * (diagonal(s2) - s1 * s1 / n[:, None]), axis=1) & (n > 0)
+            # what the sums (of squares: not negative) are made of, hence their rounding, against
+            # the centred sums of squares
+            size = diagonal(self.s2) + change[:, -k:] + changes.partial[segment]
+            risky = np.any(size * (4 * EPS / ACCURACY) > diagonal(s2) - s1 * s1 / n[:, None], axis=1) & (n > 0)
         return Moments(n, self.ref, s1, s2), risky
 
 
@@ -209,24 +210,27 @@ def _fit(moments: Moments, lag_values, lags):
     w = n ridge / (n + ridge): a system of the lags only, without the cancellation of eliminating
     the intercept from the full normal equations."""
     k = lags + 1
-    n = moments.n
+    n, s1, s2 = moments.n, moments.s1, moments.s2
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean = moments.s1 / n[:, None]  # about ref
-        cov = moments.s2 - np.einsum("ra,rb->rab", moments.s1, mean)
+        mean = s1 / n[:, None]  # about ref
         centre = moments.ref + mean[:, 0]
         d = mean[:, 1:] - mean[:, :1]
-        c00, c_l0 = cov[:, 0, 0], cov[:, 1:, 0]
-        s2 = c00 / n
-        s2 = np.where(np.isfinite(s2) & (s2 > 0), s2, 1.0)
+        # the centred sums C = s2 - s1 mean' that the fit reads
+        c00 = s2[:, 0, 0] - s1[:, 0] * mean[:, 0]
+        c_l0 = s2[:, 1:, 0] - s1[:, 1:] * mean[:, :1]
+        scale2 = c00 / n
+        scale2 = np.where(np.isfinite(scale2) & (scale2 > 0), scale2, 1.0)
         dd = np.einsum("ra,ra->r", d, d)
-        rho = (RIDGE / k) * (n * s2 + diagonal(cov)[:, 1:].sum(axis=1) + n * dd)
-        ridge = rho / s2
+        rho = (RIDGE / k) * (n * scale2 + (diagonal(s2)[:, 1:] - s1[:, 1:] * mean[:, 1:]).sum(axis=1) + n * dd)
+        ridge = rho / scale2
         shrink = n / (n + ridge)
-        system = cov[:, 1:, 1:] + ((shrink * ridge)[:, None] * d)[:, :, None] * d[:, None, :]
+        # C_ll + w d d' in one product: s2_ll - [s1_l, -w d] [mean_l, d]'
+        system = s2[:, 1:, 1:] - np.stack((s1[:, 1:], -(shrink * ridge)[:, None] * d), axis=2) @ \
+            np.stack((mean[:, 1:], d), axis=1)
         diagonal(system)[...] += rho[:, None]
         beta = _solve(system, c_l0)
         lead = shrink * np.einsum("ra,ra->r", d, beta)  # -s * intercept
-        rss = c00 - np.einsum("ra,ra->r", beta, c_l0) - rho * (np.einsum("ra,ra->r", beta, beta) + lead * lead / s2)
+        rss = c00 - np.einsum("ra,ra->r", beta, c_l0) - rho * (np.einsum("ra,ra->r", beta, beta) + lead * lead / scale2)
         sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1))
         prediction = centre + np.einsum("ra,ra->r", beta, lag_values - centre[:, None]) - lead
     return prediction, sigma
