@@ -54,7 +54,11 @@ class Moments:
         return cls(np.zeros(m), np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
 
     def take(self, at) -> Moments:
-        return Moments(self.n[at], self.ref[at], self.s1[at], self.s2[at])
+        """The windows at a slice (views), or at positions or a mask (copies)."""
+        if isinstance(at, slice):
+            return Moments(self.n[at], self.ref[at], self.s1[at], self.s2[at])
+        at = np.flatnonzero(at) if at.dtype == bool else at
+        return Moments(*(np.take(values, at, axis=0) for values in (self.n, self.ref, self.s1, self.s2)))
 
     def put(self, at, other: Moments) -> None:
         self.n[at], self.ref[at], self.s1[at], self.s2[at] = other.n, other.ref, other.s1, other.s2
@@ -462,6 +466,6 @@ class _Clamping:
             moments, risky = self.moments.take(at).corrected(changes, rows, segment, self.window)
             if risky.any():
                 moments.put(risky, direct_moments(self.z, self.valid, rows[risky], self.window))
-            prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
+            prediction, sigma = fit(moments, np.take(self.z, rows, axis=0)[:, 1:], self.lags)
             self.bands.assign(at, self.detector._bands(prediction, sigma))
             self.prediction[at], self.sigma[at] = prediction, sigma
