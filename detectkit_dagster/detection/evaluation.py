@@ -43,6 +43,22 @@ def reweigh(names, ev: Evaluation, at) -> None:
         ev.adjusted[name][at] = adjusted[name]
 
 
+def reweigh_one(names, ev: Evaluation, k: int) -> None:
+    """``reweigh`` of the one position ``k`` in Python floats: the same operations on the same
+    values (a walk inside a run of clamps looks at one position at a time)."""
+    adjusted = {name: float(ev.global_stats[name][k]) for name in names}
+    for entry in ev.seasonal:
+        engaged = not entry.fallback[k]
+        for name in names:
+            g = float(ev.global_stats[name][k])
+            h = g if entry.stats is None else float(entry.stats[name][k])
+            ratio = h / g if engaged and ((g > 0) if name in SPREADS else (g != 0)) else 1.0
+            adjusted[name] *= ratio
+            entry.multipliers[name][k] = ratio
+    for name in names:
+        ev.adjusted[name][k] = adjusted[name]
+
+
 @dataclass
 class Evaluation:
     """Statistics of the evaluated points: rows ``q`` of the input, in order."""

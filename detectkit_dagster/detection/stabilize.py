@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from detectkit_dagster.detection.evaluation import reweigh
+from detectkit_dagster.detection.evaluation import reweigh, reweigh_one
 
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
 # Rounding of one closed-form update of a sum of squared deviations, per |delta| (|after| + |before|)
@@ -100,6 +100,12 @@ def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reban
         end = stale_end if later == len(expected) else min(stale_end, max(int(expected[later]) + 1, position + 1))
         at = slice(position, end)
         reband(work, at)
+        if end == position + 1:  # (inside a run of flags)
+            flag[position] = x[position] < bands.lower[position] or x[position] > bands.upper[position]
+            if flag[position]:
+                return position
+            position = end
+            continue
         flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
         hit = int(flag[at].argmax())
         if flag[position + hit]:
@@ -205,6 +211,10 @@ def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, w
             later = expected.searchsorted(pos)
             guess = np.where(later < len(expected), expected[np.minimum(later, len(expected) - 1)] + 1, stale_end)
             end = np.minimum(stale_end, np.maximum(guess, pos + 1))
+            # inside a run of clamps the next position is the likeliest flag (the first pass, whose
+            # bands the run widened, often missed it): look at it alone
+            in_run = np.array([cluster.clamps[-1][0] == cluster.pos - 1 for cluster in active])
+            end[in_run] = pos[in_run] + 1
             walk.reband(np.column_stack((pos, end)))
             lengths = end - pos
             offsets = np.r_[0, np.cumsum(lengths)]
@@ -332,6 +342,9 @@ class MomentSettle(_Walk):
             stats["mean"][at] = shifted
 
     def reband(self, work, span: slice) -> None:
+        if span.stop - span.start == 1 and self._reband_one(span.start):
+            self.assign_bands(span)
+            return
         ev = self.ev
         spread = None  # the smallest sum of squared deviations of the components
         for stats, _, _, squares, per_dof, *_ in self.parts:
@@ -347,6 +360,24 @@ class MomentSettle(_Walk):
             for name in self.detector.stat_names:
                 ev.adjusted[name][span] = ev.global_stats[name][span]
         self.assign_bands(span)
+
+    def _reband_one(self, k: int) -> bool:
+        """``reband`` of one position in Python floats (the same operations); False, having
+        done nothing that counts, where it must be recomputed."""
+        if self.redo[k]:
+            return False
+        rounding = float(self.rounding[k])
+        for stats, _, _, squares, per_dof, *_ in self.parts:
+            part = float(squares[k])
+            if part * PRECISION <= rounding:
+                return False
+            stats["std"][k] = math.sqrt(max(part, 0.0) * float(per_dof[k]))
+        if self.ev.seasonal:
+            reweigh_one(self.detector.stat_names, self.ev, k)
+        else:
+            for name in self.detector.stat_names:
+                self.ev.adjusted[name][k] = self.ev.global_stats[name][k]
+        return True
 
     def _recompute(self, work, at: np.ndarray) -> None:
         self.reassess(work, at)
