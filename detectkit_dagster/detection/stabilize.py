@@ -390,8 +390,10 @@ class MomentSettle(_Walk):
 def _positions_by_code(codes: np.ndarray, engaged: np.ndarray) -> dict[int, np.ndarray]:
     """Per group code: the positions (ascending) whose group has that code and is engaged."""
     at = np.flatnonzero(engaged)
-    order = np.argsort(codes[at], kind="stable")
-    at, sorted_codes = at[order], codes[at][order]
+    codes = codes[at]
+    small = codes.astype(np.uint16) if codes.size and 0 <= codes.min() and codes.max() < 1 << 16 else codes
+    order = np.argsort(small, kind="stable")  # (a radix sort for small codes)
+    at, sorted_codes = at[order], codes[order]
     bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
     return {int(group[0]): positions for group, positions in
             zip(np.split(sorted_codes, bounds), np.split(at, bounds))}
