@@ -32,6 +32,7 @@ from detectkit_dagster.detection.results import (
 
 BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
 FIT_ROWS = 8192      # windows solved together (keeps the component arrays in cache)
+REBAND_ROWS = 2048   # windows corrected and solved together in a clamp walk (more temporaries)
 LAPACK_ROWS = 1024   # below this many systems one LAPACK call beats the vectorised Cholesky
 DIRECT_CELLS = 1 << 21
 ACCURACY = 1e-10     # relative error allowed on a window's centred sums of squares
@@ -460,8 +461,8 @@ class _Clamping:
         changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[positions[starts]] - self.window, 0)),
                              changed.searchsorted(self.q[positions[np.r_[starts[1:], len(positions)] - 1]]),
                              ref[starts], self.original, self.z)
-        for s in range(0, len(positions), FIT_ROWS):
-            at, segment = positions[s:s + FIT_ROWS], segments[s:s + FIT_ROWS]
+        for s in range(0, len(positions), REBAND_ROWS):
+            at, segment = positions[s:s + REBAND_ROWS], segments[s:s + REBAND_ROWS]
             rows = self.q[at]
             moments, risky = self.moments.take(at).corrected(changes, rows, segment, self.window)
             if risky.any():
