@@ -150,9 +150,9 @@ def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, w
         return clamped
     first = (lower.copy(), upper.copy(), unit.copy(), flag.copy())
     starts = expected[np.r_[0, np.flatnonzero(np.diff(q[expected]) > reach) + 1]]
-    head = following = None
-    for start in reversed(starts.tolist()):
-        head = following = _Cluster(start, start, next=following)
+    walking = [_Cluster(start, start) for start in starts.tolist()]  # the clusters not done, in order
+    for cluster, following in zip(walking, walking[1:]):
+        cluster.next = following
 
     def clamp(clusters: list[_Cluster], at: np.ndarray) -> None:
         """Clamp each cluster's position (in order); then undo the clusters their reach now covers."""
@@ -186,23 +186,18 @@ def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, w
     with np.errstate(divide="ignore", invalid="ignore"):  # undefined statistics give undefined bands
         while True:
             # past its stale bands, a cluster clamps its next flag before the next cluster, or is done
-            settling, at, cluster = [], [], head
-            while cluster is not None:
-                if not cluster.done and cluster.pos >= cluster.stale_end:
+            settling, at = [], []
+            for cluster in walking:
+                if not cluster.undone and cluster.pos >= cluster.stale_end:
                     k = next_true(flag[:len(q) if cluster.next is None else cluster.next.start], cluster.pos)
                     if k < 0:
                         cluster.done = True
                     else:
                         settling.append(cluster)
                         at.append(k)
-                cluster = cluster.next
             if settling:
                 clamp(settling, np.array(at))
-            active, cluster = [], head
-            while cluster is not None:
-                if not cluster.done:
-                    active.append(cluster)
-                cluster = cluster.next
+            active = walking = [cluster for cluster in walking if not (cluster.done or cluster.undone)]
             if not active:
                 return clamped
             # spans: up to where the walk will probably stop, within the stale bands
