@@ -36,6 +36,7 @@ import numpy as np
 
 from detectkit_dagster.detection.evaluation import reweigh, reweigh_one
 
+FEW = 4  # positions a walk looks at one by one, in Python floats, rather than as arrays
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
 # Rounding of one closed-form update of a sum of squared deviations, per |delta| (|after| + |before|)
 # (a few operations, each within one unit of the largest magnitude involved) ...
@@ -100,10 +101,11 @@ def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reban
         end = stale_end if later == len(expected) else min(stale_end, max(int(expected[later]) + 1, position + 1))
         at = slice(position, end)
         reband(work, at)
-        if end == position + 1:  # (inside a run of flags)
-            flag[position] = x[position] < bands.lower[position] or x[position] > bands.upper[position]
-            if flag[position]:
-                return position
+        if end - position <= FEW:  # (inside a run of flags: a few positions, one by one)
+            for k in range(position, end):
+                flag[k] = x[k] < bands.lower[k] or x[k] > bands.upper[k]
+                if flag[k]:
+                    return k
             position = end
             continue
         flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
@@ -337,7 +339,7 @@ class MomentSettle(_Walk):
             stats["mean"][at] = shifted
 
     def reband(self, work, span: slice) -> None:
-        if span.stop - span.start == 1 and self._reband_one(span.start):
+        if span.stop - span.start <= FEW and all(self._reband_one(k) for k in range(span.start, span.stop)):
             self.assign_bands(span)
             return
         ev = self.ev
