@@ -64,25 +64,23 @@ class Moments:
     def put(self, at, other: Moments) -> None:
         self.n[at], self.ref[at], self.s1[at], self.s2[at] = other.n, other.ref, other.s1, other.s2
 
-    def corrected(self, changes: Changes, rows: np.ndarray, segment: np.ndarray,
-                  window: int) -> tuple[Moments, np.ndarray]:
-        """The moments of the windows of ``rows`` (these moments; ``segment``: each row's segment
-        of ``changes``, taken about the same level) after the changes, and the rows whose centred
+    def correct(self, changes: Changes, rows: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
+        """Apply the changes to these moments (taken for ``rows``; ``segment``: each row's segment
+        of ``changes``, taken about the same level), in place, and return the rows whose centred
         sums the rounding of the change could have spoilt (a clamped spike leaving a flat window:
         recompute those directly)."""
         k = self.s1.shape[1]
         base = changes.base[segment]
         change = np.take(changes.cumulative, base + changes.changed.searchsorted(rows), axis=0)
         change -= np.take(changes.cumulative, base + changes.changed.searchsorted(rows - window), axis=0)
-        n = self.n + change[:, 0]
-        s1 = self.s1 + change[:, 1:k + 1]
-        s2 = self.s2 + change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # what the sums (of squares: not negative) are made of, hence their rounding, against
-            # the centred sums of squares
-            size = diagonal(self.s2) + change[:, -k:] + changes.partial[segment]
-            risky = np.any(size * (4 * EPS / ACCURACY) > diagonal(s2) - s1 * s1 / n[:, None], axis=1) & (n > 0)
-        return Moments(n, self.ref, s1, s2), risky
+        # what the sums (of squares: not negative) are made of, hence their rounding, ...
+        size = diagonal(self.s2) + change[:, -k:] + changes.partial[segment]
+        self.n += change[:, 0]
+        self.s1 += change[:, 1:k + 1]
+        self.s2 += change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
+        n, s1 = self.n, self.s1
+        with np.errstate(invalid="ignore", divide="ignore"):  # ... against the centred sums of squares
+            return np.any(size * (4 * EPS / ACCURACY) > diagonal(self.s2) - s1 * s1 / n[:, None], axis=1) & (n > 0)
 
 
 @dataclass
@@ -464,7 +462,8 @@ class _Clamping:
         for s in range(0, len(positions), REBAND_ROWS):
             at, segment = positions[s:s + REBAND_ROWS], segments[s:s + REBAND_ROWS]
             rows = self.q[at]
-            moments, risky = self.moments.take(at).corrected(changes, rows, segment, self.window)
+            moments = self.moments.take(at)
+            risky = moments.correct(changes, rows, segment, self.window)
             if risky.any():
                 moments.put(risky, direct_moments(self.z, self.valid, rows[risky], self.window))
             prediction, sigma = fit(moments, np.take(self.z, rows, axis=0)[:, 1:], self.lags)
