@@ -10,10 +10,11 @@ missing_lags (one of the previous p values is missing or infinite), insufficient
 than ``min_samples`` fit rows). With ``stabilization: clamp`` (the default) a flagged point
 enters later fits at the bound it broke, kept within the range of the window's raw values.
 
-Every window's fit needs only the mean and centred cross products of its lag vectors
-``z_j = (y_j, y_{j-1}, ..., y_{j-p})``; they come from prefix sums (around a local reference
-level, rows whose sums would lose precision are recomputed directly), and a clamp updates
-them in closed form for the rows it reaches.
+Every window's fit needs only the count, sums and cross products of its lag vectors
+``z_j = (y_j, y_{j-1}, ..., y_{j-p})`` about a nearby level; they come from prefix sums (rows
+whose centred sums would lose precision are recomputed directly). A clamp rewrites the vectors
+holding the row, and the windows holding those add what changed; the clamp walk
+(``stabilize.clamp_in_clusters``) refits the windows of every independent run of flags at once.
 """
 
 from __future__ import annotations

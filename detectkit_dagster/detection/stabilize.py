@@ -15,13 +15,15 @@ flags in time order. A clamp at row ``r`` can only change the rows whose window 
   wait until the walk reaches a row (``MomentSettle``);
 * autoreg (``autoreg.py``): a clamp rewrites the lag vectors holding it; when the walk reaches
   a row, its window's sums are corrected for the vectors that changed and only then is its
-  fit solved;
+  fit solved. Its fits are solved for many rows at once, so runs of flags further apart than
+  window + lags are walked side by side (``clamp_in_clusters``), one batch per round;
 * anything else (weights, detrend, order statistics with seasonality): a row whose window
   holds a clamp is computed again from the clamped values when the walk reaches it
   (``Recompute``).
 
 What waits for the walk is computed once per look (inside an incident only the next row is
-looked at), not once per clamp in the window. Because every row depends only on rows before
+looked at, in Python floats where numpy's cost per call would dominate), not once per clamp in
+the window. Because every row depends only on rows before
 it, the walk gives exactly the sequential result (tests compare it with a per-point
 implementation).
 """
