@@ -43,9 +43,9 @@ def reweigh(names, ev: Evaluation, at) -> None:
         ev.adjusted[name][at] = adjusted[name]
 
 
-def reweigh_one(names, ev: Evaluation, k: int) -> None:
+def reweigh_one(names, ev: Evaluation, k: int) -> dict[str, float]:
     """``reweigh`` of the one position ``k`` in Python floats: the same operations on the same
-    values (a walk inside a run of clamps looks at one position at a time)."""
+    values (a walk inside a run of clamps looks at one position at a time); returns them."""
     adjusted = {name: float(ev.global_stats[name][k]) for name in names}
     for entry in ev.seasonal:
         engaged = not entry.fallback[k]
@@ -57,6 +57,7 @@ def reweigh_one(names, ev: Evaluation, k: int) -> None:
             entry.multipliers[name][k] = ratio
     for name in names:
         ev.adjusted[name][k] = adjusted[name]
+    return adjusted
 
 
 @dataclass

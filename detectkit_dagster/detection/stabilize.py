@@ -341,9 +341,16 @@ class MomentSettle(_Walk):
             stats["mean"][at] = shifted
 
     def reband(self, work, span: slice) -> None:
-        if span.stop - span.start <= FEW and all(self._reband_one(k) for k in range(span.start, span.stop)):
-            self.assign_bands(span)
-            return
+        if span.stop - span.start <= FEW:
+            adjusted = [self._reband_one(k) for k in range(span.start, span.stop)]
+            if all(a is not None for a in adjusted):
+                bands = [self.detector.band_one(a) for a in adjusted]
+                if all(band is not None for band in bands):
+                    for k, (lower, upper, unit) in zip(range(span.start, span.stop), bands):
+                        self.bands.lower[k], self.bands.upper[k], self.bands.unit[k] = lower, upper, unit
+                else:
+                    self.assign_bands(span)
+                return
         ev = self.ev
         spread = None  # the smallest sum of squared deviations of the components
         for stats, _, _, squares, per_dof, *_ in self.parts:
@@ -360,23 +367,24 @@ class MomentSettle(_Walk):
                 ev.adjusted[name][span] = ev.global_stats[name][span]
         self.assign_bands(span)
 
-    def _reband_one(self, k: int) -> bool:
-        """``reband`` of one position in Python floats (the same operations); False, having
-        done nothing that counts, where it must be recomputed."""
+    def _reband_one(self, k: int) -> dict[str, float] | None:
+        """The statistics of ``reband`` for one position in Python floats (the same operations),
+        and its adjusted statistics; None, having done nothing that counts, where it must be
+        recomputed."""
         if self.redo[k]:
-            return False
+            return None
         rounding = float(self.rounding[k])
         for stats, _, _, squares, per_dof, *_ in self.parts:
             part = float(squares[k])
             if part * PRECISION <= rounding:
-                return False
+                return None
             stats["std"][k] = math.sqrt(max(part, 0.0) * float(per_dof[k]))
         if self.ev.seasonal:
-            reweigh_one(self.detector.stat_names, self.ev, k)
-        else:
-            for name in self.detector.stat_names:
-                self.ev.adjusted[name][k] = self.ev.global_stats[name][k]
-        return True
+            return reweigh_one(self.detector.stat_names, self.ev, k)
+        adjusted = {name: float(self.ev.global_stats[name][k]) for name in self.detector.stat_names}
+        for name, value in adjusted.items():
+            self.ev.adjusted[name][k] = value
+        return adjusted
 
     def _recompute(self, work, at: np.ndarray) -> None:
         self.reassess(work, at)

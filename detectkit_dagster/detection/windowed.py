@@ -108,6 +108,20 @@ class WindowedDetector:
         """The interval for a given spread unit (used when a spread floor applies)."""
         raise NotImplementedError
 
+    def interval_one(self, a: dict[str, float]) -> tuple[float, float, float]:
+        """``interval`` and ``spread_unit`` of one position, in Python floats (the same operations)."""
+        raise NotImplementedError
+
+    def band_one(self, a: dict[str, float]) -> tuple[float, float, float] | None:
+        """``_bands`` of one position in Python floats (a clamp walk looks at one position at a
+        time), or None where the arrays must do it (band options set, or a band not finite)."""
+        if options.any_set(self.params):
+            return None
+        lower, upper, unit = self.interval_one(a)
+        if not (math.isfinite(lower) and math.isfinite(upper)):
+            return None
+        return (upper, lower, unit) if lower > upper else (lower, upper, unit)
+
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
         """One result per point, in input order (see the package docs for the columns)."""
@@ -304,6 +318,10 @@ class MADDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["median"] - margin, a["median"] + margin
 
+    def interval_one(self, a):
+        half = DEGENERATE if a["mad"] == 0 else self.params["threshold"] * MAD_SCALE * a["mad"]
+        return a["median"] - half, a["median"] + half, MAD_SCALE * a["mad"]
+
 
 
 class ZScoreDetector(WindowedDetector):
@@ -323,6 +341,10 @@ class ZScoreDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["mean"] - margin, a["mean"] + margin
 
+    def interval_one(self, a):
+        half = DEGENERATE if a["std"] == 0 else self.params["threshold"] * a["std"]
+        return a["mean"] - half, a["mean"] + half, a["std"]
+
 
 
 class IQRDetector(WindowedDetector):
@@ -341,3 +363,7 @@ class IQRDetector(WindowedDetector):
     def band(self, a, unit):
         margin = self.params["threshold"] * unit
         return a["q1"] - margin, a["q3"] + margin
+
+    def interval_one(self, a):
+        half = DEGENERATE if a["iqr"] == 0 else self.params["threshold"] * a["iqr"]
+        return a["q1"] - half, a["q3"] + half, a["iqr"]
