@@ -10,10 +10,11 @@ missing_lags (one of the previous p values is missing or infinite), insufficient
 than ``min_samples`` fit rows). With ``stabilization: clamp`` (the default) a flagged point
 enters later fits at the bound it broke, kept within the range of the window's raw values.
 
-Every window's fit needs only the mean and centred cross products of its lag vectors
-``z_j = (y_j, y_{j-1}, ..., y_{j-p})``; they come from prefix sums (around a local reference
-level, rows whose sums would lose precision are recomputed directly), and a clamp updates
-them in closed form for the rows it reaches.
+Every window's fit needs only the count, sums and cross products of its lag vectors
+``z_j = (y_j, y_{j-1}, ..., y_{j-p})`` about a nearby level; they come from prefix sums (rows
+whose centred sums would lose precision are recomputed directly). A clamp rewrites the vectors
+holding the row, and the windows holding those add what changed; the clamp walk
+(``stabilize.clamp_in_clusters``) refits the windows of every independent run of flags at once.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from detectkit_dagster.detection import options, stabilize
 from detectkit_dagster.detection import params as P
 from detectkit_dagster.detection.preprocess import apply_input_type
 from detectkit_dagster.detection.results import (
-    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal,
+    INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal, sparse_count,
 )
 
 BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
 FIT_ROWS = 8192      # windows solved together (keeps the component arrays in cache)
+REBAND_ROWS = 2048   # windows corrected and solved together in a clamp walk (more temporaries)
 LAPACK_ROWS = 1024   # below this many systems one LAPACK call beats the vectorised Cholesky
 DIRECT_CELLS = 1 << 21
 ACCURACY = 1e-10     # relative error allowed on a window's centred sums of squares
@@ -41,50 +43,89 @@ RIDGE = 1e-8
 
 @dataclass
 class Moments:
-    """Per window: the number of fit rows, the mean and the centred cross products of z_j."""
+    """Per window: the number of fit rows, and the sums of z_j - ref and of their cross products,
+    about a level ``ref`` near the window's values (the centred sums follow in ``fit``)."""
 
     n: np.ndarray      # (m,)
-    mean: np.ndarray   # (m, p + 1)
-    cov: np.ndarray    # (m, p + 1, p + 1), sums (not divided by n)
+    ref: np.ndarray    # (m,)
+    s1: np.ndarray     # (m, p + 1)
+    s2: np.ndarray     # (m, p + 1, p + 1)
+
+    @classmethod
+    def zeros(cls, m: int, k: int) -> Moments:
+        return cls(np.zeros(m), np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
 
     def take(self, at) -> Moments:
-        return Moments(self.n[at], self.mean[at], self.cov[at])
+        """The windows at a slice (views), or at positions or a mask (copies)."""
+        if isinstance(at, slice):
+            return Moments(self.n[at], self.ref[at], self.s1[at], self.s2[at])
+        at = np.flatnonzero(at) if at.dtype == bool else at
+        return Moments(*(np.take(values, at, axis=0) for values in (self.n, self.ref, self.s1, self.s2)))
 
-    def swapped(self, rows: np.ndarray, targets: np.ndarray, old: np.ndarray, new: np.ndarray,
-                window: int) -> tuple[Moments, np.ndarray]:
-        """The moments of the windows of ``rows`` (these moments) after fit rows ``targets``
-        (ascending) changed from vectors ``old`` to ``new`` (a vector with a NaN is not a fit row),
-        and the rows whose centred sums the rounding of the change could have spoilt (a clamped
-        spike leaving a flat window: recompute those directly).
+    def put(self, at, other: Moments) -> None:
+        self.n[at], self.ref[at], self.s1[at], self.s2[at] = other.n, other.ref, other.s1, other.s2
 
-        Each window holds a contiguous run of the targets, so one prefix sum over them gives every
-        window's change in count, sum and cross products, taken about a nearby level."""
-        k = old.shape[1]
-        ref = self.mean[0] if np.isfinite(self.mean[0]).all() else np.zeros(k)
+    def correct(self, changes: Changes, rows: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
+        """Apply the changes to these moments (taken for ``rows``; ``segment``: each row's segment
+        of ``changes``, taken about the same level), in place, and return the rows whose centred
+        sums the rounding of the change could have spoilt (a clamped spike leaving a flat window:
+        recompute those directly)."""
+        k = self.s1.shape[1]
+        base = changes.base[segment]
+        change = np.take(changes.cumulative, base + changes.changed.searchsorted(rows), axis=0)
+        change -= np.take(changes.cumulative, base + changes.changed.searchsorted(rows - window), axis=0)
+        # what the sums (of squares: not negative) are made of, hence their rounding, ...
+        size = diagonal(self.s2) + change[:, -k:] + changes.partial[segment]
+        self.n += change[:, 0]
+        self.s1 += change[:, 1:k + 1]
+        self.s2 += change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
+        n, s1 = self.n, self.s1
+        with np.errstate(invalid="ignore", divide="ignore"):  # ... against the centred sums of squares
+            return np.any(size * (4 * EPS / ACCURACY) > diagonal(self.s2) - s1 * s1 / n[:, None], axis=1) & (n > 0)
+
+
+@dataclass
+class Changes:
+    """What the fit rows ``changed`` (ascending) changed, as prefix sums per segment of windows:
+    segment s holds ``changed[lo[s]:hi[s]]`` and takes its sums about the level ``ref[s]`` of its windows.
+    Each window holds a contiguous run of them, so two rows of the prefix sums give its change
+    in count, sum and cross products (and the sizes of its squared deviations, for their rounding)."""
+
+    changed: np.ndarray
+    cumulative: np.ndarray   # per segment: a row cancelling the sums before it, then its targets
+    base: np.ndarray         # per segment: where its prefix sums start, less lo
+    partial: np.ndarray      # per segment: a bound of the rounding of its prefix sums
+    ref: np.ndarray
+
+    @classmethod
+    def of(cls, changed: np.ndarray, lo: np.ndarray, hi: np.ndarray, ref: np.ndarray,
+           original: np.ndarray, z: np.ndarray) -> Changes:
+        k = z.shape[1]
+        counts = hi - lo
+        reset = np.r_[0, np.cumsum(counts + 1)][:-1]
+        before = np.r_[0, np.cumsum(counts)][:-1]
+        place = np.arange(counts.sum()) + np.repeat(reset + 1 - before, counts)
+        targets = changed[np.arange(len(place)) + np.repeat(lo - before, counts)]
+        level = np.repeat(ref, counts)[:, None]
+        old, new = original[targets], z[targets]
         came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
-        dev_new = np.where(came[:, None], new - ref, 0.0)
-        dev_old = np.where(gone[:, None], old - ref, 0.0)
-        squares = dev_new[:, :, None] * dev_new[:, None, :] - dev_old[:, :, None] * dev_old[:, None, :]
-        per = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old, squares.reshape(len(old), -1),
-                              dev_new ** 2 + dev_old ** 2), axis=1)
-        cumulative = np.zeros((len(per) + 1, per.shape[1]))
-        np.cumsum(per, axis=0, out=cumulative[1:])
-        change = cumulative[np.searchsorted(targets, rows)] - cumulative[np.searchsorted(targets, rows - window)]
-        offset = self.mean - ref
-        first = self.n[:, None] * offset + change[:, 1:k + 1]                  # sums about ref
-        spread = self.n[:, None] * offset ** 2
-        second = self.cov + self.n[:, None, None] * offset[:, :, None] * offset[:, None, :] + \
-            change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
-        n = self.n + change[:, 0]
-        diagonal = np.arange(k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = first / n[:, None]
-            cov = second - first[:, :, None] * mean[:, None, :]
-            # what the sums above were made of, hence their rounding, against what is left
-            size = (np.abs(self.cov[:, diagonal, diagonal]) + spread + change[:, -k:] + first * mean
-                    + (len(targets) + 1) * np.abs(cumulative[:, -k:]).max(axis=0))
-            risky = np.any(4 * EPS * size > ACCURACY * cov[:, diagonal, diagonal], axis=1) & (n > 0)
-        return Moments(n, mean + ref, cov), risky
+        dev_new = np.where(came[:, None], new - level, 0.0)
+        dev_old = np.where(gone[:, None], old - level, 0.0)
+        squares = np.einsum("ta,tb->tab", dev_new, dev_new) - np.einsum("ta,tb->tab", dev_old, dev_old)
+        per = np.zeros((len(reset) + len(place), 1 + k + k * k + k))
+        per[place] = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old,
+                                     squares.reshape(len(old), -1), dev_new ** 2 + dev_old ** 2), axis=1)
+        # the segments' own sums stay about their own magnitudes, however large the others are
+        per[reset[1:]] = -np.add.reduceat(per, reset, axis=0)[:-1]
+        cumulative = np.cumsum(per, axis=0)
+        partial = (counts + 1)[:, None] * np.maximum.reduceat(np.abs(cumulative[:, -k:]), reset)
+        return cls(changed, cumulative, reset - lo, partial, ref)
+
+
+def diagonal(matrices: np.ndarray) -> np.ndarray:
+    """The diagonals of a stack of contiguous square matrices, as a writable view."""
+    k = matrices.shape[-1]
+    return matrices.reshape(len(matrices), k * k)[:, ::k + 1]
 
 
 def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +137,11 @@ def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
-    """Moments of the fit rows [max(0, r - window), r) of every row r."""
+    """Moments of the fit rows [max(0, r - window), r) of every row r, about the median target of
+    each batch of rows, by prefix sums."""
     m, k = len(rows), z.shape[1]
     upper = np.triu_indices(k)
-    out = Moments(np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    out = Moments.zeros(m, k)
     lo_all, hi_all = np.maximum(rows - window, 0), rows
     for s in range(0, m, BATCH_ROWS):
         part = slice(s, s + BATCH_ROWS)
@@ -114,29 +156,28 @@ def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         count = np.concatenate(([0], np.cumsum(ok)))
         n = (count[hi - a] - count[lo - a]).astype(float)
         s1 = first[hi - a] - first[lo - a]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / n[:, None]
-            centred = second[hi - a] - second[lo - a] - s1[:, upper[0]] * s1[:, upper[1]] / n[:, None]
-        cov = np.zeros((len(n), k, k))
-        cov[:, upper[0], upper[1]] = centred
-        cov[:, upper[1], upper[0]] = centred
-        out.n[part], out.mean[part], out.cov[part] = n, mean + ref, cov
+        s2 = second[hi - a] - second[lo - a]
+        out.n[part], out.ref[part], out.s1[part] = n, ref, s1
+        out.s2[part, upper[0], upper[1]] = s2
+        out.s2[part, upper[1], upper[0]] = s2
         # a prefix sum carries rounding of its largest partial sums: recompute rows where that
         # could matter against the window's own spread
         error = 2 * EPS * (b - a + 1) * np.abs(second).max(axis=0)
-        diagonal = np.flatnonzero(upper[0] == upper[1])
-        risky = np.any(error[diagonal] > ACCURACY * centred[:, diagonal], axis=1) & (n > 0)
+        diagonal_at = np.flatnonzero(upper[0] == upper[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centred = s2[:, diagonal_at] - s1 * s1 / n[:, None]
+        risky = np.any(error[diagonal_at] > ACCURACY * centred, axis=1) & (n > 0)
         if risky.any():
             idx = np.flatnonzero(risky) + s
-            exact = direct_moments(z, valid, rows[idx], window)
-            out.n[idx], out.mean[idx], out.cov[idx] = exact.n, exact.mean, exact.cov
+            out.put(idx, direct_moments(z, valid, rows[idx], window))
     return out
 
 
 def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
-    """The same moments from the window's values themselves (a few rows at a time)."""
+    """The same moments from the window's values themselves (a few rows at a time), about the
+    mean target of each window."""
     m, k = len(rows), z.shape[1]
-    out = Moments(np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    out = Moments.zeros(m, k)
     per_batch = max(1, DIRECT_CELLS // (window * k))
     for s in range(0, m, per_batch):
         r = rows[s:s + per_batch]
@@ -147,10 +188,12 @@ def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         values = np.where(use[:, :, None], z[index], 0.0)
         n = use.sum(axis=1).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = values.sum(axis=1) / n[:, None]
-        dev = np.where(use[:, :, None], values - mean[:, None, :], 0.0)
-        out.n[s:s + per_batch], out.mean[s:s + per_batch] = n, mean
-        out.cov[s:s + per_batch] = np.einsum("rwa,rwb->rab", dev, dev)
+            ref = values[:, :, 0].sum(axis=1) / n
+        ref = np.where(np.isfinite(ref), ref, 0.0)
+        dev = np.where(use[:, :, None], values - ref[:, None, None], 0.0)
+        part = slice(s, s + per_batch)
+        out.n[part], out.ref[part], out.s1[part] = n, ref, dev.sum(axis=1)
+        out.s2[part] = np.einsum("rwa,rwb->rab", dev, dev)
     return out
 
 
@@ -160,34 +203,40 @@ def fit(moments: Moments, lag_values: np.ndarray, lags: int) -> tuple[np.ndarray
     prediction, sigma = np.empty(m), np.empty(m)
     for s in range(0, m, FIT_ROWS):
         part = slice(s, s + FIT_ROWS)
-        prediction[part], sigma[part] = _fit(moments.n[part], moments.mean[part], moments.cov[part],
-                                             lag_values[part], lags)
+        prediction[part], sigma[part] = _fit(moments.take(part), lag_values[part], lags)
     return prediction, sigma
 
 
-def _fit(n, mean, cov, lag_values, lags):
+def _fit(moments: Moments, lag_values, lags):
+    """The standardised ridge fit, solved in the window's own units: with c the target mean, s
+    the scale and l = (lag means - c) / s, the intercept is -n l'beta / (n + ridge) and the lag
+    coefficients solve (C_ll + rho I + w d d') beta = C_l0, d = s l, rho = ridge s^2,
+    w = n ridge / (n + ridge): a system of the lags only, without the cancellation of eliminating
+    the intercept from the full normal equations."""
     k = lags + 1
+    n, s1, s2 = moments.n, moments.s1, moments.s2
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        centre = np.where(np.isfinite(mean[:, 0]), mean[:, 0], 0.0)
-        scale = np.sqrt(cov[:, 0, 0] / n)
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        lead = (mean - centre[:, None]) / scale[:, None]  # standardised means: target, then lags
-        # sums of products of the standardised (target, lags): about the means, plus n * means
-        gram = cov / (scale * scale)[:, None, None] + n[:, None, None] * lead[:, :, None] * lead[:, None, :]
-        # normal equations of the design [1, lags] against the target
-        a = np.empty_like(gram)
-        a[:, 1:, 1:] = gram[:, 1:, 1:]
-        a[:, 0, 0] = n
-        a[:, 0, 1:] = a[:, 1:, 0] = n[:, None] * lead[:, 1:]
-        b = np.concatenate(((n * lead[:, 0])[:, None], gram[:, 1:, 0]), axis=1)
-        ridge = RIDGE * np.trace(a, axis1=1, axis2=2) / k
-        diagonal = np.arange(k)
-        a[:, diagonal, diagonal] += ridge[:, None]
-        beta = _solve(a, b)
-        # |y - X beta|^2 = y'y - 2 beta'b + beta'(A - ridge) beta, and (A + ridge) beta = b
-        rss = gram[:, 0, 0] - np.sum(beta * b, axis=1) - ridge * np.sum(beta * beta, axis=1)
-        sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1)) * scale
-        prediction = centre + scale * beta[:, 0] + np.einsum("ra,ra->r", beta[:, 1:], lag_values - centre[:, None])
+        mean = s1 / n[:, None]  # about ref
+        centre = moments.ref + mean[:, 0]
+        d = mean[:, 1:] - mean[:, :1]
+        # the centred sums C = s2 - s1 mean' that the fit reads
+        c00 = s2[:, 0, 0] - s1[:, 0] * mean[:, 0]
+        c_l0 = s2[:, 1:, 0] - s1[:, 1:] * mean[:, :1]
+        scale2 = c00 / n
+        scale2 = np.where(np.isfinite(scale2) & (scale2 > 0), scale2, 1.0)
+        dd = np.einsum("ra,ra->r", d, d)
+        rho = (RIDGE / k) * (n * scale2 + (diagonal(s2)[:, 1:] - s1[:, 1:] * mean[:, 1:]).sum(axis=1) + n * dd)
+        ridge = rho / scale2
+        shrink = n / (n + ridge)
+        # C_ll + w d d' in one product: s2_ll - [s1_l, -w d] [mean_l, d]'
+        system = s2[:, 1:, 1:] - np.stack((s1[:, 1:], -(shrink * ridge)[:, None] * d), axis=2) @ \
+            np.stack((mean[:, 1:], d), axis=1)
+        diagonal(system)[...] += rho[:, None]
+        beta = _solve(system, c_l0)
+        lead = shrink * np.einsum("ra,ra->r", d, beta)  # -s * intercept
+        rss = c00 - np.einsum("ra,ra->r", beta, c_l0) - rho * (np.einsum("ra,ra->r", beta, beta) + lead * lead / scale2)
+        sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1))
+        prediction = centre + np.einsum("ra,ra->r", beta, lag_values - centre[:, None]) - lead
     return prediction, sigma
 
 
@@ -319,8 +368,7 @@ class AutoregDetector:
         clamped = None
         if p["stabilization"] == "clamp":
             state = _Clamping(self, s.processed, z, s.q, s.moments, bands, prediction, sigma)
-            clamped = stabilize.clamp(s.processed, s.q, bands, p["window_size"] + p["lags"], state.update,
-                                      state.reband, state.write_back)
+            clamped = stabilize.clamp_in_clusters(s.processed, s.q, bands, p["window_size"] + p["lags"], state)
         return options.outcome(s.processed, s.status, s.q, bands), prediction, sigma, clamped
 
     def _bands(self, prediction: np.ndarray, sigma: np.ndarray) -> options.Bands:
@@ -342,15 +390,15 @@ class AutoregDetector:
             fields.append(Field("preprocessing", literal({"input_type": self.input_type})))
         if clamped is not None:
             columns["_stabilized"] = stabilize.in_window(clamped, q, length, self.params["window_size"])
-            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
-                                .then(integer("_stabilized")), optional=True))
+            fields.append(sparse_count("stabilized_in_window", columns["_stabilized"], "_stabilized"))
         return columns, ("_sigma", "_prediction"), fields
 
 
 class _Clamping:
     """What a clamp changes: the lag vectors holding the row, and through them the fits of the
-    windows holding those. A clamp only rewrites the vectors; when the walk reaches a position,
-    its window's moments are corrected for the vectors that changed and its fit is solved."""
+    windows holding those. A clamp only rewrites the vectors; when the walk reaches positions,
+    their windows' moments are corrected for the vectors that changed and their fits are solved,
+    for the spans of every cluster at once."""
 
     def __init__(self, detector: AutoregDetector, processed, z, q, moments: Moments, bands,
                  prediction: np.ndarray, sigma: np.ndarray):
@@ -358,35 +406,67 @@ class _Clamping:
         self.valid = np.isfinite(z).all(axis=1)  # fit rows, as the clamps leave them
         self.q, self.moments, self.bands = q, moments, bands
         self.prediction, self.sigma = prediction, sigma  # updated in place
+        self.first = prediction.copy(), sigma.copy()
         self.lags, self.window = detector.params["lags"], detector.params["window_size"]
+        span = self.window + self.lags
+        self.seen = np.lib.stride_tricks.sliding_window_view(np.r_[processed, np.full(span, np.nan)], span)
         self.original = np.empty_like(z)               # vectors as they were before their first change
         self.changed = np.zeros(len(z), dtype=bool)
 
-    def write_back(self, row: int, bound: float) -> float:
-        """The bound, kept within the raw values the row's fit could see."""
-        seen = self.processed[max(self.lags, row - self.window) - self.lags:row]
-        seen = seen[np.isfinite(seen)]
-        return float(np.clip(bound, seen.min(), seen.max())) if seen.size else bound
+    def write_back(self, rows: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """The bounds, kept within the raw values each row's fit could see (the window + lags
+        values before it, fewer at the start of the series)."""
+        first = np.maximum(rows - self.seen.shape[1], 0)
+        seen = self.seen[first]
+        usable = ((first[:, None] + np.arange(seen.shape[1])) < rows[:, None]) & np.isfinite(seen)
+        low = np.where(usable, seen, np.inf).min(axis=1)
+        high = np.where(usable, seen, -np.inf).max(axis=1)
+        return np.where(usable.any(axis=1), np.clip(bounds, low, high), bounds)
 
-    def update(self, work, row: int, before: float, after: float, span: slice) -> None:
-        # the clamped value sits in lag vectors row .. row + lags
-        targets = np.arange(row, min(row + self.lags + 1, len(self.z)))
-        fresh = targets[~self.changed[targets]]
+    def update(self, rows: np.ndarray, after: np.ndarray) -> None:
+        # each clamped value sits in lag vectors row .. row + lags
+        targets, columns, values = self._entries(rows, after)
+        fresh = np.unique(targets[~self.changed[targets]])
         self.original[fresh] = self.z[fresh]
         self.changed[fresh] = True
-        self.z[targets, targets - row] = after
+        self._put(targets, columns, values)
+
+    def undo(self, rows: np.ndarray, before: np.ndarray) -> None:
+        self._put(*self._entries(rows, before))
+
+    def _entries(self, rows: np.ndarray, values: np.ndarray):
+        targets = (rows[:, None] + np.arange(self.lags + 1)).ravel()
+        keep = targets < len(self.z)
+        return targets[keep], (targets - np.repeat(rows, self.lags + 1))[keep], np.repeat(values, self.lags + 1)[keep]
+
+    def _put(self, targets: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+        self.z[targets, columns] = values
         self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
 
-    def reband(self, work, part: slice) -> None:
-        rows = self.q[part]
-        moments = self.moments.take(part)
-        start = max(int(rows[0]) - self.window, 0)
-        targets = np.flatnonzero(self.changed[start:int(rows[-1])]) + start  # changed rows some window holds
-        if targets.size:
-            moments, risky = moments.swapped(rows, targets, self.original[targets], self.z[targets], self.window)
+    def restore(self, at: slice) -> None:
+        self.prediction[at], self.sigma[at] = self.first[0][at], self.first[1][at]
+
+    def reband(self, spans: np.ndarray) -> None:
+        lengths = spans[:, 1] - spans[:, 0]
+        positions = np.arange(lengths.sum()) + np.repeat(spans[:, 0] - np.r_[0, np.cumsum(lengths)][:-1], lengths)
+        # segments: runs of a span's positions whose sums share a level
+        ref = self.moments.ref[positions]
+        new = np.r_[True, ref[1:] != ref[:-1]]
+        new[np.r_[0, np.cumsum(lengths)][:-1]] = True
+        starts = np.flatnonzero(new)
+        segments = np.cumsum(new) - 1
+        changed = np.flatnonzero(self.changed)
+        # a segment's windows hold the changes from its first row - window to its last row
+        changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[positions[starts]] - self.window, 0)),
+                             changed.searchsorted(self.q[positions[np.r_[starts[1:], len(positions)] - 1]]),
+                             ref[starts], self.original, self.z)
+        for s in range(0, len(positions), REBAND_ROWS):
+            at, segment = positions[s:s + REBAND_ROWS], segments[s:s + REBAND_ROWS]
+            rows = self.q[at]
+            moments = self.moments.take(at)
+            risky = moments.correct(changes, rows, segment, self.window)
             if risky.any():
-                exact = direct_moments(self.z, self.valid, rows[risky], self.window)
-                moments.n[risky], moments.mean[risky], moments.cov[risky] = exact.n, exact.mean, exact.cov
-        prediction, sigma = fit(moments, self.z[rows, 1:], self.lags)
-        self.bands.assign(part, self.detector._bands(prediction, sigma))
-        self.prediction[part], self.sigma[part] = prediction, sigma
+                moments.put(risky, direct_moments(self.z, self.valid, rows[risky], self.window))
+            prediction, sigma = fit(moments, np.take(self.z, rows, axis=0)[:, 1:], self.lags)
+            self.bands.assign(at, self.detector._bands(prediction, sigma))
+            self.prediction[at], self.sigma[at] = prediction, sigma

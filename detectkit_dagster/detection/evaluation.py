@@ -26,22 +26,38 @@ class SeasonalEntry:
 
 def reweigh(names, ev: Evaluation, at) -> None:
     """Adjusted statistics and multipliers of positions ``at`` from the global and group statistics:
-    ``A = G * prod(H / G)`` over the engaged components, in order (spec 7.7)."""
+    ``A = G * prod(H / G)`` over the engaged components, in order (spec 7.7). The caller ignores
+    numpy's divide and invalid warnings (a ratio is taken only where G is eligible)."""
     adjusted = {name: ev.global_stats[name][at] for name in names}  # replaced, never written to
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for entry in ev.seasonal:
-            engaged = ~entry.fallback[at]
-            for name in names:
-                g = ev.global_stats[name][at]
-                h = g if entry.stats is None else entry.stats[name][at]
-                eligible = g > 0 if name in SPREADS else g != 0
-                ratio = np.where(engaged & eligible, h / np.where(eligible, g, 1.0), 1.0)
-                adjusted[name] = adjusted[name] * ratio  # a ratio of exactly 1 where not engaged
-                if name not in entry.multipliers:
-                    entry.multipliers[name] = np.ones(len(ev.q))
-                entry.multipliers[name][at] = ratio
+    for entry in ev.seasonal:
+        engaged = ~entry.fallback[at]
+        for name in names:
+            g = ev.global_stats[name][at]
+            h = g if entry.stats is None else entry.stats[name][at]
+            ratio = np.where(engaged & ((g > 0) if name in SPREADS else (g != 0)), h / g, 1.0)
+            adjusted[name] = adjusted[name] * ratio  # a ratio of exactly 1 where not engaged
+            if name not in entry.multipliers:
+                entry.multipliers[name] = np.ones(len(ev.q))
+            entry.multipliers[name][at] = ratio
     for name in names:
         ev.adjusted[name][at] = adjusted[name]
+
+
+def reweigh_one(names, ev: Evaluation, k: int) -> dict[str, float]:
+    """``reweigh`` of the one position ``k`` in Python floats: the same operations on the same
+    values (a walk inside a run of clamps looks at one position at a time); returns them."""
+    adjusted = {name: float(ev.global_stats[name][k]) for name in names}
+    for entry in ev.seasonal:
+        engaged = not entry.fallback[k]
+        for name in names:
+            g = float(ev.global_stats[name][k])
+            h = g if entry.stats is None else float(entry.stats[name][k])
+            ratio = h / g if engaged and ((g > 0) if name in SPREADS else (g != 0)) else 1.0
+            adjusted[name] *= ratio
+            entry.multipliers[name][k] = ratio
+    for name in names:
+        ev.adjusted[name][k] = adjusted[name]
+    return adjusted
 
 
 @dataclass

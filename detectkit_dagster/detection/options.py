@@ -34,8 +34,8 @@ class Bands:
 
 
 def any_set(params: dict) -> bool:
-    return params["non_negative"] or any(
-        params[name] is not None for name in ("min_spread", "min_relative_spread", "min_change", "min_relative_change"))
+    return bool(params["non_negative"] or params["min_spread"] is not None or params["min_relative_spread"] is not None
+                or params["min_change"] is not None or params["min_relative_change"] is not None)
 
 
 def _larger(absolute: float | None, relative: float | None, size: np.ndarray) -> np.ndarray | None:

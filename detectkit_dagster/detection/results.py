@@ -49,6 +49,7 @@ class Field:
     token: pl.Expr
     optional: bool = False
     fragment: bool = False
+    separated: bool = False  # the token holds the comma before it too, "" where absent (never first)
 
 
 def number(column: str) -> pl.Expr:
@@ -65,13 +66,24 @@ def literal(value) -> pl.Expr:
     return pl.lit(dumps(value))
 
 
+def sparse_count(key: str, counts: np.ndarray, column: str) -> Field:
+    """An integer key present where ``counts`` (the data of ``column``) is above 0; its few
+    distinct texts are written once and looked up (cheaper than concatenating per row)."""
+    values = np.unique(counts).tolist()
+    texts = ["" if value <= 0 else f",{dumps(key)}:{value}" for value in values]
+    return Field(key, pl.col(column).replace_strict(values, texts, return_dtype=pl.String), separated=True)
+
+
 def json_object(fields: list[Field]) -> pl.Expr:
     """A flat ``concat_str`` producing ``{"k":v,...}`` with keys sorted."""
     fields = sorted(fields, key=lambda f: f.key)
     parts: list[pl.Expr] = [pl.lit("{")]
     for i, f in enumerate(fields):
         head = ("," if i else "") + ("" if f.fragment else dumps(f.key) + ":")
-        if f.optional:
+        if f.separated:
+            assert i, f"{f.key} cannot come first"
+            parts.append(f.token)
+        elif f.optional:
             parts.append(pl.concat_str([pl.lit(head), f.token]).fill_null(""))
         else:
             parts += [pl.lit(head), f.token]

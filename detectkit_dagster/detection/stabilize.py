@@ -15,13 +15,15 @@ flags in time order. A clamp at row ``r`` can only change the rows whose window 
   wait until the walk reaches a row (``MomentSettle``);
 * autoreg (``autoreg.py``): a clamp rewrites the lag vectors holding it; when the walk reaches
   a row, its window's sums are corrected for the vectors that changed and only then is its
-  fit solved;
+  fit solved. Its fits are solved for many rows at once, so runs of flags further apart than
+  window + lags are walked side by side (``clamp_in_clusters``), one batch per round;
 * anything else (weights, detrend, order statistics with seasonality): a row whose window
   holds a clamp is computed again from the clamped values when the walk reaches it
   (``Recompute``).
 
 What waits for the walk is computed once per look (inside an incident only the next row is
-looked at), not once per clamp in the window. Because every row depends only on rows before
+looked at, in Python floats where numpy's cost per call would dominate), not once per clamp in
+the window. Because every row depends only on rows before
 it, the walk gives exactly the sequential result (tests compare it with a per-point
 implementation).
 """
@@ -29,12 +31,14 @@ implementation).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from detectkit_dagster.detection.evaluation import reweigh
+from detectkit_dagster.detection.evaluation import reweigh, reweigh_one
 
+FEW = 4  # positions a walk looks at one by one, in Python floats, rather than as arrays
 BLOCK = 32  # rows sharing one threshold in the rank bounds of the MAD test
 # Rounding of one closed-form update of a sum of squared deviations, per |delta| (|after| + |before|)
 # (a few operations, each within one unit of the largest magnitude involved) ...
@@ -72,20 +76,21 @@ def clamp(processed: np.ndarray, q: np.ndarray, bands, reach: int,
     expected = np.flatnonzero(flag)  # where the walk will probably stop next
     clamped = np.zeros(len(q), dtype=bool)
     stale_end = 0  # bands of positions before it, after the current one, await reband
-    k = next_true(flag, 0)
-    while k >= 0:
-        row = int(q[k])
-        after = float(bands.lower[k] if x[k] < bands.lower[k] else bands.upper[k])
-        if write_back is not None:
-            after = write_back(row, after)
-        before = float(work[row])
-        work[row] = after
-        clamped[k] = True
-        stop = int(q.searchsorted(row + reach, "right"))
-        if stop > k + 1:
-            update(work, row, before, after, slice(k + 1, stop))
-        stale_end = max(stale_end, stop)
-        k = _next_flag(work, x, bands, flag, expected, k + 1, stale_end, reband)
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined statistics give undefined bands
+        k = next_true(flag, 0)
+        while k >= 0:
+            row = int(q[k])
+            after = float(bands.lower[k] if x[k] < bands.lower[k] else bands.upper[k])
+            if write_back is not None:
+                after = write_back(row, after)
+            before = float(work[row])
+            work[row] = after
+            clamped[k] = True
+            stop = int(q.searchsorted(row + reach, "right"))
+            if stop > k + 1:
+                update(work, row, before, after, slice(k + 1, stop))
+            stale_end = max(stale_end, stop)
+            k = _next_flag(work, x, bands, flag, expected, k + 1, stale_end, reband)
     return clamped
 
 
@@ -98,12 +103,131 @@ def _next_flag(work, x, bands, flag, expected, start: int, stale_end: int, reban
         end = stale_end if later == len(expected) else min(stale_end, max(int(expected[later]) + 1, position + 1))
         at = slice(position, end)
         reband(work, at)
+        if end - position <= FEW:  # (inside a run of flags: a few positions, one by one)
+            for k in range(position, end):
+                flag[k] = x[k] < bands.lower[k] or x[k] > bands.upper[k]
+                if flag[k]:
+                    return k
+            position = end
+            continue
         flag[at] = (x[at] < bands.lower[at]) | (x[at] > bands.upper[at])
         hit = int(flag[at].argmax())
         if flag[position + hit]:
             return position + hit
         position = end
     return next_true(flag, position)
+
+
+@dataclass(eq=False)
+class _Cluster:
+    """A run of flags whose clamps reach one another, walked apart from the others."""
+
+    start: int                 # its first flagged position (whose band no clamp before it reaches)
+    pos: int                   # the next position to look at
+    stale_end: int = 0         # bands from pos up to here await reband
+    touched: int = 0           # positions rebanded up to here
+    clamps: list = field(default_factory=list)  # (position, row, value before)
+    next: _Cluster | None = None                # the next cluster still walked apart
+    done: bool = False
+    undone: bool = False
+
+
+def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, walk) -> np.ndarray:
+    """The walk of ``clamp`` for statistics that can be computed for many positions at once and
+    whose clamps can be undone: returns which evaluated rows were clamped, exactly as ``clamp``.
+
+    Flags more than ``reach`` rows apart do not influence each other, so runs of flags (clusters)
+    are walked side by side: each round rebands the next span of every cluster in one
+    ``walk.reband(spans)`` and clamps each cluster's first flag in it. A cluster's clamps may
+    reach further than its flags did before the walk (a point flagged only once clamped); when
+    they reach the next cluster's first flag, that cluster is undone (``walk.undo(rows,
+    befores)``, ``walk.restore(positions)`` and the first bands) and the walk goes on into it as
+    one cluster, as the sequential walk would. ``walk.write_back(rows, bounds)`` gives the values
+    written and ``walk.update(rows, afters)`` takes them in (arrays of clamps)."""
+    work = processed.copy()
+    x = processed[q]
+    lower, upper, unit = bands.lower, bands.upper, bands.unit
+    flag = (x < lower) | (x > upper)
+    expected = np.flatnonzero(flag)  # where a cluster's walk will probably stop next
+    clamped = np.zeros(len(q), dtype=bool)
+    if not expected.size:
+        return clamped
+    first = (lower.copy(), upper.copy(), unit.copy(), flag.copy())
+    starts = expected[np.r_[0, np.flatnonzero(np.diff(q[expected]) > reach) + 1]]
+    walking = [_Cluster(start, start) for start in starts.tolist()]  # the clusters not done, in order
+    for cluster, following in zip(walking, walking[1:]):
+        cluster.next = following
+
+    def clamp(clusters: list[_Cluster], at: np.ndarray) -> None:
+        """Clamp each cluster's position (in order); then undo the clusters their reach now covers."""
+        rows = q[at]
+        after = walk.write_back(rows, np.where(x[at] < lower[at], lower[at], upper[at]))
+        before = work[rows]
+        work[rows] = after
+        clamped[at] = True
+        walk.update(rows, after)
+        stops = q.searchsorted(rows + reach, "right")
+        for cluster, k, row, value, stop in zip(clusters, at.tolist(), rows.tolist(), before.tolist(), stops.tolist()):
+            cluster.clamps.append((k, row, value))
+            cluster.stale_end = max(cluster.stale_end, stop)
+            cluster.pos = k + 1
+        for cluster in clusters:
+            while not cluster.undone and cluster.next is not None and cluster.stale_end > cluster.next.start:
+                undo(cluster.next)
+                cluster.next = cluster.next.next
+
+    def undo(cluster: _Cluster) -> None:
+        cluster.undone = True
+        if cluster.clamps:
+            at, rows, before = (np.array(values) for values in zip(*cluster.clamps))
+            work[rows] = before
+            clamped[at] = False
+            walk.undo(rows, before)
+        at = slice(cluster.start, max(cluster.touched, cluster.start + 1))
+        lower[at], upper[at], unit[at], flag[at] = (values[at] for values in first)
+        walk.restore(at)
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined statistics give undefined bands
+        while True:
+            # past its stale bands, a cluster clamps its next flag before the next cluster, or is done
+            settling, at = [], []
+            for cluster in walking:
+                if not cluster.undone and cluster.pos >= cluster.stale_end:
+                    k = next_true(flag[:len(q) if cluster.next is None else cluster.next.start], cluster.pos)
+                    if k < 0:
+                        cluster.done = True
+                    else:
+                        settling.append(cluster)
+                        at.append(k)
+            if settling:
+                clamp(settling, np.array(at))
+            active = walking = [cluster for cluster in walking if not (cluster.done or cluster.undone)]
+            if not active:
+                return clamped
+            # spans: up to where the walk will probably stop, within the stale bands
+            pos = np.array([cluster.pos for cluster in active])
+            stale_end = np.array([cluster.stale_end for cluster in active])
+            later = expected.searchsorted(pos)
+            guess = np.where(later < len(expected), expected[np.minimum(later, len(expected) - 1)] + 1, stale_end)
+            end = np.minimum(stale_end, np.maximum(guess, pos + 1))
+            # inside a run of clamps the next position is the likeliest flag (the first pass, whose
+            # bands the run widened, often missed it): look at it alone
+            in_run = np.array([cluster.clamps[-1][0] == cluster.pos - 1 for cluster in active])
+            end[in_run] = pos[in_run] + 1
+            walk.reband(np.column_stack((pos, end)))
+            lengths = end - pos
+            offsets = np.r_[0, np.cumsum(lengths)]
+            at = np.arange(offsets[-1]) + np.repeat(pos - offsets[:-1], lengths)
+            flag[at] = (x[at] < lower[at]) | (x[at] > upper[at])
+            hits = np.flatnonzero(flag[at])
+            after = hits.searchsorted(offsets[:-1])  # each span's first flagged position, if inside it
+            found = after < len(hits)
+            found[found] &= hits[after[found]] < offsets[1:][found]
+            for cluster, stop in zip(active, end.tolist()):
+                cluster.touched = max(cluster.touched, stop)
+                cluster.pos = stop
+            if found.any():
+                clamp([cluster for cluster, hit in zip(active, found) if hit], at[hits[after[found]]])
 
 
 def in_window(clamped: np.ndarray, q: np.ndarray, length: int, window: int) -> np.ndarray:
@@ -180,8 +304,9 @@ class MomentSettle(_Walk):
 
     def __init__(self, detector, ev, bands, reassess):
         super().__init__(detector, ev, bands, reassess)
-        # per component (the window, then each seasonal group): statistics, size and, per position,
-        # the sum of squared deviations, 1 / (size - 1), the group code and whether it is engaged
+        # per component (the window, then each seasonal group): statistics, size, 1 / size, the sum of
+        # squared deviations and 1 / (size - 1) per position, and (groups) the row codes and, per
+        # code, the positions of engaged groups of that code
         parts = [(ev.global_stats, ev.window.size, None, None)]
         parts += [(entry.stats, entry.size, entry.codes, ~entry.fallback) for entry in ev.seasonal or ()
                   if entry.codes is not None]
@@ -189,8 +314,8 @@ class MomentSettle(_Walk):
         with np.errstate(invalid="ignore", divide="ignore"):
             for stats, size, codes, engaged in parts:
                 n = size.astype(float)
-                self.parts.append((stats, n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
-                                   None if codes is None else codes[ev.q], engaged))
+                self.parts.append((stats, n, 1 / n, stats["std"] ** 2 * (n - 1), 1 / (n - 1), codes,
+                                   None if codes is None else _positions_by_code(codes[ev.q], engaged)))
         self.rounding = np.zeros(len(ev.q))  # a bound of the rounding the updates put in the sums
         # rows without a closed form (an infinite value in the window) are recomputed when reached
         self.redo = ~(np.isfinite(ev.global_stats["mean"]) & np.isfinite(ev.global_stats["std"]))
@@ -201,23 +326,38 @@ class MomentSettle(_Walk):
             self.redo[span] = True
             return
         self.rounding[span] += ROUNDING * abs(delta) * (abs(after) + abs(before))
-        for stats, n, squares, _, codes, position_codes, engaged in self.parts:
+        for stats, _, per_size, squares, _, codes, positions in self.parts:
             if codes is None:
                 at = span
             else:  # engaged groups holding the row: same group code (every window here holds the row)
-                at = np.flatnonzero((position_codes[span] == codes[row]) & engaged[span]) + span.start
+                group = positions.get(int(codes[row]))
+                if group is None:
+                    continue
+                at = group[group.searchsorted(span.start):group.searchsorted(span.stop)]
             mean = stats["mean"][at]
-            shifted = mean + delta / n[at]
-            squares[at] += delta * ((after - shifted) + (before - mean))
+            shifted = mean + delta * per_size[at]
+            # delta * ((after - shifted) + (before - mean)), the values taken about the means
+            squares[at] += delta * ((after + before) - (shifted + mean))
             stats["mean"][at] = shifted
 
     def reband(self, work, span: slice) -> None:
+        if span.stop - span.start <= FEW:
+            adjusted = [self._reband_one(k) for k in range(span.start, span.stop)]
+            if all(a is not None for a in adjusted):
+                bands = [self.detector.band_one(a) for a in adjusted]
+                if all(band is not None for band in bands):
+                    for k, (lower, upper, unit) in zip(range(span.start, span.stop), bands):
+                        self.bands.lower[k], self.bands.upper[k], self.bands.unit[k] = lower, upper, unit
+                else:
+                    self.assign_bands(span)
+                return
         ev = self.ev
-        redo = self.redo[span].copy()
-        with np.errstate(invalid="ignore"):
-            for stats, _, squares, per_dof, *_ in self.parts:
-                stats["std"][span] = np.sqrt(np.maximum(squares[span], 0.0) * per_dof[span])
-                redo |= squares[span] * PRECISION <= self.rounding[span]
+        spread = None  # the smallest sum of squared deviations of the components
+        for stats, _, _, squares, per_dof, *_ in self.parts:
+            part = squares[span]
+            stats["std"][span] = np.sqrt(np.maximum(part, 0.0) * per_dof[span])
+            spread = part if spread is None else np.fmin(spread, part)  # a group may be undefined (NaN)
+        redo = self.redo[span] | (spread * PRECISION <= self.rounding[span])
         if redo.any():
             self._recompute(work, np.flatnonzero(redo) + span.start)
         if ev.seasonal:
@@ -227,12 +367,43 @@ class MomentSettle(_Walk):
                 ev.adjusted[name][span] = ev.global_stats[name][span]
         self.assign_bands(span)
 
+    def _reband_one(self, k: int) -> dict[str, float] | None:
+        """The statistics of ``reband`` for one position in Python floats (the same operations),
+        and its adjusted statistics; None, having done nothing that counts, where it must be
+        recomputed."""
+        if self.redo[k]:
+            return None
+        rounding = float(self.rounding[k])
+        for stats, _, _, squares, per_dof, *_ in self.parts:
+            part = float(squares[k])
+            if part * PRECISION <= rounding:
+                return None
+            stats["std"][k] = math.sqrt(max(part, 0.0) * float(per_dof[k]))
+        if self.ev.seasonal:
+            return reweigh_one(self.detector.stat_names, self.ev, k)
+        adjusted = {name: float(self.ev.global_stats[name][k]) for name in self.detector.stat_names}
+        for name, value in adjusted.items():
+            self.ev.adjusted[name][k] = value
+        return adjusted
+
     def _recompute(self, work, at: np.ndarray) -> None:
         self.reassess(work, at)
-        for stats, n, squares, *_ in self.parts:
+        for stats, n, _, squares, *_ in self.parts:
             squares[at] = stats["std"][at] ** 2 * (n[at] - 1)
         self.rounding[at] = 0.0
         self.redo[at] = ~(np.isfinite(self.ev.global_stats["mean"][at]) & np.isfinite(self.ev.global_stats["std"][at]))
+
+
+def _positions_by_code(codes: np.ndarray, engaged: np.ndarray) -> dict[int, np.ndarray]:
+    """Per group code: the positions (ascending) whose group has that code and is engaged."""
+    at = np.flatnonzero(engaged)
+    codes = codes[at]
+    small = codes.astype(np.uint16) if codes.size and 0 <= codes.min() and codes.max() < 1 << 16 else codes
+    order = np.argsort(small, kind="stable")  # (a radix sort for small codes)
+    at, sorted_codes = at[order], codes[order]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    return {int(group[0]): positions for group, positions in
+            zip(np.split(sorted_codes, bounds), np.split(at, bounds))}
 
 
 def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:

@@ -26,6 +26,7 @@ from detectkit_dagster.detection.exact import STAT_NAMES, exact_slope
 from detectkit_dagster.detection.preprocess import apply_input_type, smooth
 from detectkit_dagster.detection.results import (
     INSUFFICIENT, MISSING, OK, Field, Outcome, build_frame, integer, json_array, json_object, literal,
+    sparse_count,
 )
 from detectkit_dagster.detection.seasonality import BUILTIN_FEATURES, builtin_features, component_columns, group_codes
 from detectkit_dagster.detection.stats import window_stats
@@ -106,6 +107,20 @@ class WindowedDetector:
     def band(self, a: dict[str, np.ndarray], unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The interval for a given spread unit (used when a spread floor applies)."""
         raise NotImplementedError
+
+    def interval_one(self, a: dict[str, float]) -> tuple[float, float, float]:
+        """``interval`` and ``spread_unit`` of one position, in Python floats (the same operations)."""
+        raise NotImplementedError
+
+    def band_one(self, a: dict[str, float]) -> tuple[float, float, float] | None:
+        """``_bands`` of one position in Python floats (a clamp walk looks at one position at a
+        time), or None where the arrays must do it (band options set, or a band not finite)."""
+        if options.any_set(self.params):
+            return None
+        lower, upper, unit = self.interval_one(a)
+        if not (math.isfinite(lower) and math.isfinite(upper)):
+            return None
+        return (upper, lower, unit) if lower > upper else (lower, upper, unit)
 
     # --- detection ------------------------------------------------------------------
     def detect(self, timestamps, values, seasonality: dict | None = None) -> pl.DataFrame:
@@ -228,7 +243,8 @@ class WindowedDetector:
                 for name, value in part.items():
                     group_stats[name][idx] = value
             ev.seasonal.append(SeasonalEntry(columns, size, size < p["min_samples_per_group"], group_stats, codes))
-        reweigh(self.stat_names, ev, slice(None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reweigh(self.stat_names, ev, slice(None))
         return ev.seasonal
 
     def _metadata(self, length, sizes, ev: Evaluation, weights: RecencyWeights, smoothed, clamped):
@@ -281,8 +297,7 @@ class WindowedDetector:
             fields.append(Field("seasonality_groups", json_array(items)))
         if clamped is not None:
             columns["_stabilized"] = stabilize.in_window(clamped, ev.q, length, self.params["window_size"])
-            fields.append(Field("stabilized_in_window", pl.when(pl.col("_stabilized") > 0)
-                                .then(integer("_stabilized")), optional=True))
+            fields.append(sparse_count("stabilized_in_window", columns["_stabilized"], "_stabilized"))
         return columns, tuple(floats), fields
 
 
@@ -303,6 +318,10 @@ class MADDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["median"] - margin, a["median"] + margin
 
+    def interval_one(self, a):
+        half = DEGENERATE if a["mad"] == 0 else self.params["threshold"] * MAD_SCALE * a["mad"]
+        return a["median"] - half, a["median"] + half, MAD_SCALE * a["mad"]
+
 
 
 class ZScoreDetector(WindowedDetector):
@@ -322,6 +341,10 @@ class ZScoreDetector(WindowedDetector):
         margin = self.params["threshold"] * unit
         return a["mean"] - margin, a["mean"] + margin
 
+    def interval_one(self, a):
+        half = DEGENERATE if a["std"] == 0 else self.params["threshold"] * a["std"]
+        return a["mean"] - half, a["mean"] + half, a["std"]
+
 
 
 class IQRDetector(WindowedDetector):
@@ -340,3 +363,7 @@ class IQRDetector(WindowedDetector):
     def band(self, a, unit):
         margin = self.params["threshold"] * unit
         return a["q1"] - margin, a["q3"] + margin
+
+    def interval_one(self, a):
+        half = DEGENERATE if a["iqr"] == 0 else self.params["threshold"] * a["iqr"]
+        return a["q1"] - half, a["q3"] + half, a["iqr"]

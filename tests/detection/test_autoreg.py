@@ -57,6 +57,28 @@ def test_engine_equals_the_per_point_oracle(params, data):
     assert [m.get("fit_points", 0) for m in meta] == [r[6] for r in expected]
 
 
+def test_clamps_reaching_the_next_run_of_flags_walk_on_into_it():
+    """Runs of flags further apart than window + lags are clamped independently, until a clamp
+    flags a point the run had hidden and its reach takes in the next run (570 and 640 are 70
+    apart, but once clamped 603 is flagged too and reaches 640): the walk must then go on as
+    one, as point by point."""
+    rng = np.random.default_rng(14)
+    values = 50 + np.cumsum(rng.normal(0, 0.3, 700)) * 0.2 + rng.normal(0, 1, 700)
+    for start in range(150, 650, 70):
+        values[start:start + rng.integers(1, 8)] += rng.choice([-1, 1]) * rng.uniform(3.5, 12)
+    stamps = np.datetime64("2024-01-01", "ms") + np.arange(700) * STEP
+    params = {"window_size": 60, "lags": 2, "min_samples": 10}
+    plain = create_detector("autoreg", params | {"stabilization": None}).detect(stamps, values)
+    assert np.flatnonzero(plain["is_anomaly"].to_numpy()[560:]).tolist() == [10, 80, 82]
+    out = create_detector("autoreg", params).detect(stamps, values)
+    assert out["is_anomaly"][603]
+    expected = autoreg_oracle.detect(params, values)
+    assert (out["is_anomaly"].to_numpy() == np.array([r[3] for r in expected])).all()
+    for column, k in (("confidence_lower", 1), ("confidence_upper", 2)):
+        reference = np.array([np.nan if r[k] is None else r[k] for r in expected])
+        assert np.allclose(out[column].to_numpy(), reference, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
 def test_clamp_keeps_a_spike_out_of_later_fits():
     stamps, values = series()
     plain = create_detector("autoreg", {"stabilization": None}).detect(stamps, values)
