@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import duckdb
 
@@ -21,10 +21,6 @@ LOCK_WAIT_SECONDS = 60.0
 # A metric's tables are small next to what DuckDB assumes by default (80% of RAM, a thread per
 # core, 128 MB kept for later): a run touches many of them one short transaction at a time.
 CONNECTION_CONFIG = {"memory_limit": "256MB", "threads": 1, "allocator_flush_threshold": "16MB"}
-
-
-def _in_memory() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(config=CONNECTION_CONFIG)
 
 
 class FileAttacher:
@@ -38,9 +34,7 @@ class FileAttacher:
     range), `give_back_memory()` closes it once nothing is attached, and the next call opens a
     new one."""
 
-    def __init__(self, open_database: Callable[[], duckdb.DuckDBPyConnection] = _in_memory,
-                 wait_seconds: float = LOCK_WAIT_SECONDS):
-        self._open_database = open_database
+    def __init__(self, wait_seconds: float = LOCK_WAIT_SECONDS):
         self._wait_seconds = wait_seconds
         self._guard = threading.Lock()
         self._database: duckdb.DuckDBPyConnection | None = None
@@ -50,9 +44,9 @@ class FileAttacher:
         self._close_when_idle = False
 
     @contextmanager
-    def __call__(self, path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def __call__(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         key = str(Path(path).resolve())
-        alias, database = self._attach(key, read_only)
+        alias, database = self._attach(key)
         try:
             con = database.cursor()
             try:
@@ -63,7 +57,7 @@ class FileAttacher:
         finally:
             self._release(key)
 
-    def _attach(self, key: str, read_only: bool) -> tuple[str, duckdb.DuckDBPyConnection]:
+    def _attach(self, key: str) -> tuple[str, duckdb.DuckDBPyConnection]:
         deadline, delay = time.monotonic() + self._wait_seconds, 0.05
         while True:
             with self._guard:
@@ -72,9 +66,8 @@ class FileAttacher:
                     self._attached[key][1] += 1
                     return self._attached[key][0], database
                 alias = f"file_{next(self._aliases)}"
-                mode = " (READ_ONLY)" if read_only else ""
                 try:
-                    database.execute(f"ATTACH '{key.replace(chr(39), chr(39) * 2)}' AS {alias}{mode}")
+                    database.execute(f"ATTACH '{key.replace(chr(39), chr(39) * 2)}' AS {alias}")
                     self._attached[key] = [alias, 1]
                     return alias, database
                 except duckdb.Error as exc:  # held by another process, or by other code in this one
@@ -102,7 +95,8 @@ class FileAttacher:
     def _current(self) -> duckdb.DuckDBPyConnection:
         """The process's database; a forked child opens its own (a DuckDB instance is not fork-safe)."""
         if self._database is None or self._pid != os.getpid():
-            self._database, self._pid, self._attached = self._open_database(), os.getpid(), {}
+            self._database = duckdb.connect(config=CONNECTION_CONFIG)
+            self._pid, self._attached = os.getpid(), {}
         return self._database
 
 

@@ -86,7 +86,7 @@ def plan(plans: list[Refresh], cursor: dict, now: datetime, busy: set[str], relo
     metric to the storage id and partition of its newest datapoints materialization when nothing
     downstream followed it yet."""
     due: Due = {}
-    state = dict(cursor)
+    state = {refresh.metric: cursor[refresh.metric] for refresh in plans if refresh.metric in cursor}
     for refresh in plans:
         if refresh.metric in busy:
             continue  # its ticks stay unhandled until the run ends
