@@ -14,9 +14,10 @@ from pydantic import Field
 from ..autotune import METRICS, AutotuneResult
 from ..autotune.decisions import HEADINGS
 from ..autotune.seasonality import format_grouping
+from ..storage import open_storage
 from ..tuning import TuneRun, relative, tune_metric, write_tuned, write_tuning_report
 from .context import MetricContext, readable_failures
-from .resources import STORAGE, project_storage
+from .resources import STORAGE
 
 
 class AutotuneRunConfig(dg.Config):
@@ -170,7 +171,7 @@ def materialize_autotune(mc: MetricContext, instance: dg.DagsterInstance, config
     the failure)."""
     [asset] = autotune_assets(mc)
     result = dg.materialize(
-        [asset], instance=instance, raise_on_error=False, resources={STORAGE: project_storage(mc.project)},
+        [asset], instance=instance, raise_on_error=False, resources={STORAGE: open_storage(mc.project)},
         run_config=dg.RunConfig(ops={asset.op.name: config},
                                 loggers={"console": {"config": {"log_level": "CRITICAL"}}}),  # failures are reported by the caller
     )

@@ -12,6 +12,7 @@ from dagster._utils.schedules import cron_string_iterator
 
 from ..config import Project
 from ..project import load_project
+from ..storage import open_storage
 from .alerts import alerts_asset
 from .automation import automation_sensor, evaluation_interval_seconds, refresh_jobs, refreshes
 from .autotune import autotune_assets
@@ -22,7 +23,7 @@ from .io_manager import metric_tables_io_manager
 from .jobs import clean_job, test_alert_job
 from .metadata import git_links
 from .report import report_asset
-from .resources import STORAGE, project_storage
+from .resources import STORAGE
 from .sensors import dispatch_sensor, error_alert_sensor
 
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
@@ -58,7 +59,7 @@ def freshness_policy(mc: MetricContext) -> dg.FreshnessPolicy:
 
 
 def shared_resources(project: Project) -> dict:
-    return {STORAGE: project_storage(project), "detectkit_io": metric_tables_io_manager(STORAGE)}
+    return {STORAGE: open_storage(project), "detectkit_io": metric_tables_io_manager(STORAGE)}
 
 
 def project_definitions(project: Project) -> dg.Definitions:

@@ -3,15 +3,6 @@ injected, so a deployment picks where tables live by configuration, never inside
 
 from __future__ import annotations
 
-from ..config import Project
-from ..storage import Storage, open_storage
-
+# The resource is the storage object itself (`storage.open_storage(project)`), not resource
+# config: the PostgreSQL DSN it holds never reaches Dagster's run config, metadata or logs.
 STORAGE = "detectkit_storage"
-
-
-def project_storage(project: Project) -> Storage:
-    """The storage `detectkit_project.yml` selects.
-
-    The storage object is the resource itself, not resource config: the PostgreSQL DSN it holds
-    never reaches Dagster's run config, metadata or logs."""
-    return open_storage(project)
