@@ -81,10 +81,15 @@ def default_cron(interval_seconds: int) -> str:
     return "0 * * * *"
 
 
+def close_delay_minutes(delay_seconds: int) -> int:
+    """The loading delay rounded up to a minute, as cron can say it."""
+    return -(-delay_seconds // 60)
+
+
 def close_cron(granularity: str, delay_seconds: int) -> str:
     """The first minute at which a partition's last interval is complete: its end plus the
     loading delay (rounded up to a minute), on the partition's boundary schedule."""
-    minutes = -(-delay_seconds // 60)
+    minutes = close_delay_minutes(delay_seconds)
     minute, hour, days = minutes % 60, minutes // 60 % 24, minutes // 1440
     if granularity == "hourly":
         return f"{minute} * * * *"

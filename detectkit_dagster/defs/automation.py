@@ -25,6 +25,7 @@ from typing import Iterable
 import dagster as dg
 from dagster._utils.schedules import reverse_cron_string_iterator
 
+from ..partitioning import close_delay_minutes
 from ..timegrid import utc_now
 from .context import MetricContext
 
@@ -65,7 +66,7 @@ def refreshes(contexts: Iterable[MetricContext], assets: Iterable[dg.AssetsDefin
     plans = []
     for mc in contexts:
         keys = tuple(mc.key(table) for table in CHAIN)
-        delay = timedelta(minutes=-(-mc.metric.loading_delay_seconds // 60))
+        delay = timedelta(minutes=close_delay_minutes(mc.metric.loading_delay_seconds))
         plans.append(Refresh(mc.ident, mc.partitioning.granularity, mc.partitions_def, mc.partitioning.cron,
                              mc.partitioning.close_cron, delay, keys,
                              tuple(c for key in keys for c in checks.get(key, ()))))
@@ -92,14 +93,16 @@ def plan(plans: list[Refresh], cursor: dict, now: datetime, busy: set[str], relo
             continue  # its ticks stay unhandled until the run ends
         tick, close = last_tick(refresh.cron, now).timestamp(), last_tick(refresh.close_cron, now)
         seen = state.get(refresh.metric)
+        newest, running = refresh.newest(now), set()  # running: partitions whose whole chain runs
         if seen is None or tick > seen["tick"]:
-            due.setdefault((refresh.granularity, refresh.newest(now), "newest"), []).append((refresh, 0, tick))
+            due.setdefault((refresh.granularity, newest, "newest"), []).append((refresh, 0, tick))
+            running.add(newest)
         if seen is not None and close.timestamp() > seen["close"]:
             previous = refresh.closing(close)
-            if previous is not None and previous != refresh.newest(now):
+            if previous is not None and previous != newest:
                 due.setdefault((refresh.granularity, previous, "close"), []).append((refresh, 0, close.timestamp()))
+                running.add(previous)
         reload_id, reload_partition = reloaded.get(refresh.metric, (0, ""))
-        running = {partition for (_, partition, _), members in due.items() if any(m[0] is refresh for m in members)}
         if seen is not None and reload_id > seen.get("followed", 0) and reload_partition not in running:
             due.setdefault((refresh.granularity, reload_partition, "follow"), []).append((refresh, 1, reload_id))
         state[refresh.metric] = {"tick": tick, "close": close.timestamp(),
