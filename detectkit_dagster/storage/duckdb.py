@@ -25,6 +25,7 @@ BULK_ROWS = 50_000
 # The tables of the file a connection opened (other files may be attached to the same database).
 LIST_TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
 
+
 class DuckDBMetricStore:
     """Tables of one metric in `<directory>/<metric key>.duckdb`."""
 
