@@ -9,7 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from detectkit_dagster.cli.common import DAGSTER_YAML
 from detectkit_dagster.defs.context import MetricContext
+from detectkit_dagster.defs.instance import BatchedSqliteEventLogStorage
 from detectkit_dagster.defs.project import metric_definitions, shared_resources
 from detectkit_dagster.defs.runner import RANGE_END, RANGE_START
 from detectkit_dagster.pipeline import alert_check, completeness_check
@@ -72,9 +74,11 @@ def source_frame() -> pl.DataFrame:
     return series(START, n, TEN, values).filter(~pl.int_range(n).is_in(gaps))
 
 
-@pytest.fixture
-def materialized(project, tmp_path):
-    """The range run and the single partition, into a SQLite instance the webserver reads."""
+@pytest.fixture(params=["project", "dagster"])
+def materialized(request, project, tmp_path, monkeypatch):
+    """The range run and the single partition, into a SQLite instance the webserver reads: the
+    one the project's commands write, whose storage batches a range's materializations, and
+    Dagster's own."""
     project.source_table("src", source_frame())
     project.metric("orders", METRIC)
     project.write("profiles.yml", "alert_channels:\n  inbox: {type: outbox}\n")
@@ -84,9 +88,13 @@ def materialized(project, tmp_path):
     assets = metric_definitions(mc).assets
     home = tmp_path / "dagster_home"
     home.mkdir()
+    if request.param == "project":
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     every = {**quiet, "ops": {"orders__report": {"config": {"every_partition": True}}}}
     with dg.DagsterInstance.local_temp(str(home)) as instance:
+        assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage) == (request.param == "project")
         runs = [
             dg.materialize(assets, instance=instance, resources=shared_resources(loaded), run_config=every,
                            tags={RANGE_START: RANGE[0], RANGE_END: RANGE[-1]}),

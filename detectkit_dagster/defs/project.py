@@ -19,6 +19,7 @@ from .autotune import autotune_assets
 from .context import MetricContext, metric_contexts
 from .datapoints import datapoints_asset
 from .detections import detections_asset
+from .instance import batch_range_events
 from .io_manager import metric_tables_io_manager
 from .jobs import clean_job, test_alert_job
 from .metadata import git_links
@@ -40,6 +41,7 @@ def dagster_previews():
 
 
 def metric_assets(mc: MetricContext, storage) -> list[dg.AssetsDefinition]:
+    batch_range_events()  # in every process that runs them: the code location's run workers
     with dagster_previews():
         return [
             datapoints_asset(mc, storage),

@@ -6,7 +6,6 @@ range, as the automation sensor batches them: the fixed cost of a run is paid on
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,11 +26,6 @@ from .sensors import dispatch_pass
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# Fewer, cheaper instance events for range runs (see the README on deployments): one planned
-# materialization per asset instead of one per partition (read where the run is created), and
-# the partitions' materializations written in batches where the storage can (PostgreSQL).
-os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
-os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "200")
 
 
 def recent_keys(partitions_def: dg.TimeWindowPartitionsDefinition, since: datetime) -> list[str]:
