@@ -2,7 +2,7 @@
 materializations stored in one transaction per file.
 
 Dagster's SQLite event log stores each event on connections of its own, one to the run's file and
-one to the index, each committed and closed: about 10 ms an event here, and a 1-year range run
+one to the index, each committed and closed: about 10 ms an event, and a 1-year range run
 records a materialization per asset and partition (1,464). With `DAGSTER_EVENT_BATCH_SIZE` set,
 Dagster hands a step's partition materializations to the storage as one batch; its PostgreSQL
 storage writes such a batch in one statement, its SQLite storage one event at a time. This one
@@ -15,17 +15,14 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from dagster import StringSource
-from dagster._core.events import DagsterEventType
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster import DagsterEventType, EventLogEntry, StringSource
+from dagster._core.storage.event_log import SqliteEventLogStorage  # not re-exported by dagster
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 
 # Read by Dagster in the process that creates a run (one planned materialization per asset of a
 # range run instead of one per partition) and in the process that stores its events (a step's
 # partition materializations handed over in batches of this size).
 RANGE_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1", "DAGSTER_EVENT_BATCH_SIZE": "200"}
-BATCHED = ({DagsterEventType.ASSET_MATERIALIZATION}, {DagsterEventType.ASSET_OBSERVATION})
 
 
 def batch_range_events() -> None:
@@ -51,7 +48,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         kinds = {event.dagster_event_type for event in events}
-        if kinds not in BATCHED or len({event.run_id for event in events}) != 1:
+        if kinds != {DagsterEventType.ASSET_MATERIALIZATION} or len({event.run_id for event in events}) != 1:
             return super().store_event_batch(events)
         rows = [self._event_to_row(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
