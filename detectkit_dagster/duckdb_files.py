@@ -20,7 +20,12 @@ import duckdb
 LOCK_WAIT_SECONDS = 60.0
 # A metric's tables are small next to what DuckDB assumes by default (80% of RAM, a thread per
 # core, 128 MB kept for later): a run touches many of them one short transaction at a time.
-CONNECTION_CONFIG = {"memory_limit": "256MB", "threads": 1, "allocator_flush_threshold": "16MB"}
+# A bulk insert holds its rows uncompressed until it writes them out a row group at a time, and
+# by default buffers 5 row groups of 122,880 rows first: a year of detections would sit in memory
+# whole. Small row groups written one by one bound that (and prune range reads more finely).
+CONNECTION_CONFIG = {"memory_limit": "256MB", "threads": 1, "allocator_flush_threshold": "16MB",
+                     "write_buffer_row_group_count": 1}
+ROW_GROUP_SIZE = 16_384
 
 
 class FileAttacher:
@@ -67,7 +72,8 @@ class FileAttacher:
                     return self._attached[key][0], database
                 alias = f"file_{next(self._aliases)}"
                 try:
-                    database.execute(f"ATTACH '{key.replace(chr(39), chr(39) * 2)}' AS {alias}")
+                    quoted = key.replace(chr(39), chr(39) * 2)
+                    database.execute(f"ATTACH '{quoted}' AS {alias} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
                     self._attached[key] = [alias, 1]
                     return alias, database
                 except duckdb.Error as exc:  # held by another process, or by other code in this one
