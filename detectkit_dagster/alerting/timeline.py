@@ -67,7 +67,8 @@ def _float(frame: pl.DataFrame, name: str) -> pl.Expr:
 @dataclass(frozen=True)
 class Timeline:
     """Detection rows grouped by timestamp: group g holds rows offsets[g]:offsets[g+1].
-    Per-group figures are numpy arrays; per-row fields are lists (read only at events)."""
+    Per-group figures and per-row fields are arrays; a row becomes a record only at events, so a
+    piece of a year's replay holds no Python object per row."""
 
     ts: np.ndarray                # distinct detection timestamps, ascending
     offsets: np.ndarray
@@ -76,35 +77,39 @@ class Timeline:
     n_all: np.ndarray
     newest_anomalous: np.ndarray  # newest anomalous row at or before each group's end, -1 none
     value: list                   # the metric value at each timestamp (first row's; None = none)
-    detector_id: list
-    detector_name: list
-    detector_params: list
-    is_anomaly: list
-    direction: list
-    severity: list
-    lower: list                   # None = no bound
-    upper: list
+    detector: np.ndarray          # per row: its detector in `detectors`
+    detectors: list               # (detector_id, detector_name, detector_params) of each detector
+    is_anomaly: np.ndarray
+    direction: np.ndarray
+    severity: np.ndarray
+    lower: np.ndarray             # NaN = no bound
+    upper: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def anomalies(self, g: int) -> list[Anomaly]:
         """Anomalous rows of group g, in detector_id order."""
-        rows = range(self.offsets[g], self.offsets[g + 1])
-        return [self.record(i) for i in rows if self.is_anomaly[i]]
+        first = int(self.offsets[g])
+        return [self.record(first + int(i)) for i in np.flatnonzero(self.is_anomaly[first:self.offsets[g + 1]])]
 
     def record(self, i: int) -> Anomaly:
         """Row i as a record (direction None unless the row is anomalous)."""
         code = self.direction[i]
+        detector_id, detector_name, detector_params = self.detectors[self.detector[i]]
         return Anomaly(
-            detector_id=self.detector_id[i],
-            detector_name=self.detector_name[i],
-            detector_params=self.detector_params[i],
+            detector_id=detector_id,
+            detector_name=detector_name,
+            detector_params=detector_params,
             direction="up" if code == UP else "down" if code == DOWN else None,
-            severity=self.severity[i],
-            lower=self.lower[i],
-            upper=self.upper[i],
+            severity=float(self.severity[i]),
+            lower=_bound(self.lower[i]),
+            upper=_bound(self.upper[i]),
         )
+
+
+def _bound(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None, end_ms: int) -> Timeline:
@@ -138,12 +143,11 @@ def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None,
         .sort("ts", "detector_id")
     )
     ts = rows["ts"].to_numpy()
-    ids = rows["detector_id"].to_numpy()
     _check_grid("detections", ts, step_ms)
-    same = (ts[1:] == ts[:-1]) & (ids[1:] == ids[:-1])
-    if same.any():
-        i = int(np.flatnonzero(same)[0])
-        raise ValueError(f"detections: detector {ids[i]!r} has two rows at {datetime_of(ts[i])}")
+    twice = rows.filter((pl.col("ts") == pl.col("ts").shift(1)) & (pl.col("detector_id") == pl.col("detector_id").shift(1)))
+    if twice.height:
+        raise ValueError(f"detections: detector {twice['detector_id'][0]!r} has two rows at "
+                         f"{datetime_of(twice['ts'][0])}")
 
     starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if len(ts) else np.zeros(0, np.int64)
     is_anomaly = rows["is_anomaly"].to_numpy()
@@ -155,6 +159,10 @@ def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None,
     index = np.arange(len(ts))
     newest = np.maximum.accumulate(np.where(is_anomaly, index, -1)) if len(ts) else index
     offsets = np.r_[starts, len(ts)]
+    described = rows.select("detector_id", "detector_name", "detector_params")
+    detectors = described.unique(maintain_order=True)
+    detector = described.join(detectors.with_row_index("detector"), on=described.columns, how="left",
+                              maintain_order="left")["detector"].to_numpy()
     return Timeline(
         ts=ts[starts],
         offsets=offsets,
@@ -163,14 +171,13 @@ def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None,
         n_all=per_group(is_anomaly),
         newest_anomalous=newest[offsets[1:] - 1],
         value=rows["value"].gather(starts).to_list(),
-        detector_id=ids.tolist(),
-        detector_name=rows["detector_name"].to_list(),
-        detector_params=rows["detector_params"].to_list(),
-        is_anomaly=is_anomaly.tolist(),
-        direction=code.tolist(),
-        severity=rows["severity"].to_list(),
-        lower=rows["lower"].to_list(),
-        upper=rows["upper"].to_list(),
+        detector=detector,
+        detectors=detectors.rows(),
+        is_anomaly=is_anomaly,
+        direction=code,
+        severity=rows["severity"].to_numpy(),
+        lower=rows["lower"].fill_null(float("nan")).to_numpy(),
+        upper=rows["upper"].fill_null(float("nan")).to_numpy(),
     )
 
 
