@@ -67,8 +67,8 @@ def _float(frame: pl.DataFrame, name: str) -> pl.Expr:
 @dataclass(frozen=True)
 class Timeline:
     """Detection rows grouped by timestamp: group g holds rows offsets[g]:offsets[g+1].
-    Per-group figures and per-row fields are arrays; a row becomes a record only at events, so a
-    piece of a year's replay holds no Python object per row."""
+    Per-group figures are numpy arrays; per-row fields are lists (read only at events), with each
+    detector's id, name and params held once, not per row."""
 
     ts: np.ndarray                # distinct detection timestamps, ascending
     offsets: np.ndarray
@@ -77,21 +77,21 @@ class Timeline:
     n_all: np.ndarray
     newest_anomalous: np.ndarray  # newest anomalous row at or before each group's end, -1 none
     value: list                   # the metric value at each timestamp (first row's; None = none)
-    detector: np.ndarray          # per row: its detector in `detectors`
+    detector: list                # per row: its detector in `detectors`
     detectors: list               # (detector_id, detector_name, detector_params) of each detector
-    is_anomaly: np.ndarray
-    direction: np.ndarray
-    severity: np.ndarray
-    lower: np.ndarray             # NaN = no bound
-    upper: np.ndarray
+    is_anomaly: list
+    direction: list
+    severity: list
+    lower: list                   # None = no bound
+    upper: list
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def anomalies(self, g: int) -> list[Anomaly]:
         """Anomalous rows of group g, in detector_id order."""
-        first = int(self.offsets[g])
-        return [self.record(first + int(i)) for i in np.flatnonzero(self.is_anomaly[first:self.offsets[g + 1]])]
+        rows = range(self.offsets[g], self.offsets[g + 1])
+        return [self.record(i) for i in rows if self.is_anomaly[i]]
 
     def record(self, i: int) -> Anomaly:
         """Row i as a record (direction None unless the row is anomalous)."""
@@ -102,14 +102,10 @@ class Timeline:
             detector_name=detector_name,
             detector_params=detector_params,
             direction="up" if code == UP else "down" if code == DOWN else None,
-            severity=float(self.severity[i]),
-            lower=_bound(self.lower[i]),
-            upper=_bound(self.upper[i]),
+            severity=self.severity[i],
+            lower=self.lower[i],
+            upper=self.upper[i],
         )
-
-
-def _bound(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None, end_ms: int) -> Timeline:
@@ -162,7 +158,7 @@ def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None,
     described = rows.select("detector_id", "detector_name", "detector_params")
     detectors = described.unique(maintain_order=True)
     detector = described.join(detectors.with_row_index("detector"), on=described.columns, how="left",
-                              maintain_order="left")["detector"].to_numpy()
+                              maintain_order="left")["detector"].to_list()
     return Timeline(
         ts=ts[starts],
         offsets=offsets,
@@ -173,11 +169,11 @@ def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None,
         value=rows["value"].gather(starts).to_list(),
         detector=detector,
         detectors=detectors.rows(),
-        is_anomaly=is_anomaly,
-        direction=code,
-        severity=rows["severity"].to_numpy(),
-        lower=rows["lower"].fill_null(float("nan")).to_numpy(),
-        upper=rows["upper"].fill_null(float("nan")).to_numpy(),
+        is_anomaly=is_anomaly.tolist(),
+        direction=code.tolist(),
+        severity=rows["severity"].to_list(),
+        lower=rows["lower"].to_list(),
+        upper=rows["upper"].to_list(),
     )
 
 
