@@ -46,7 +46,7 @@ def loaded(project):
     return load_project(project.root)
 
 
-def range_run(loaded, home, dagster_yaml: str | None, monkeypatch) -> tuple[dg.DagsterInstance, str, list]:
+def range_run(loaded, home, dagster_yaml: str | None, monkeypatch) -> tuple[dg.DagsterInstance, str, list, list]:
     home.mkdir()
     if dagster_yaml:
         (home / "dagster.yaml").write_text(dagster_yaml)
@@ -58,12 +58,13 @@ def range_run(loaded, home, dagster_yaml: str | None, monkeypatch) -> tuple[dg.D
     result = dg.materialize(assets, instance=instance, resources=resources, run_config=QUIET,
                             tags={RANGE_START: DAYS[0], RANGE_END: DAYS[-1]})
     assert result.success
-    return instance, result.run_id, [a.key for a in assets]
+    return instance, result.run_id, [a.key for a in assets], [c for a in assets for c in a.check_keys]
 
 
-def recorded(instance: dg.DagsterInstance, run_id: str, keys: list) -> dict:
-    """What the UI reads: the run's events, and per asset its partitions, each partition's
-    materialization with its metadata, found by its data version too, and the asset's entry."""
+def recorded(instance: dg.DagsterInstance, run_id: str, keys: list, checks: list) -> dict:
+    """What the UI reads: the run's events; per asset its partitions, each partition's
+    materialization with its metadata, found by its data version too, and the asset's entry; per
+    check each partition's execution, its verdict and the run of the materialization it checked."""
     seen = {"events": Counter(r.dagster_event.event_type_value for r in instance.all_logs(run_id)
                               if r.dagster_event)}
     for key in keys:
@@ -77,6 +78,12 @@ def recorded(instance: dg.DagsterInstance, run_id: str, keys: list) -> dict:
             "entry": asset_entry(instance, key),
             "status": instance.get_status_by_partition(key, DAYS, dg.DailyPartitionsDefinition("2024-01-01")),
         }
+    for check in checks:
+        executions = instance.event_log_storage.get_asset_check_execution_history(check, limit=100)
+        seen[check] = sorted(
+            (e.partition, e.status.value, e.event.dagster_event.event_specific_data.passed,
+             e.event.dagster_event.event_specific_data.target_materialization_data.run_id == run_id)
+            for e in executions)
     return seen
 
 
@@ -110,8 +117,8 @@ def test_batches_store_what_dagsters_sqlite_storage_stores(loaded, tmp_path, mon
 
     monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", store_event_batch)
     monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event", store_event)
-    ours, our_run, keys = range_run(loaded, tmp_path / "ours", DAGSTER_YAML, monkeypatch)
-    theirs, their_run, _ = range_run(loaded, tmp_path / "dagster", None, monkeypatch)
+    ours, our_run, keys, checks = range_run(loaded, tmp_path / "ours", DAGSTER_YAML, monkeypatch)
+    theirs, their_run, _, _ = range_run(loaded, tmp_path / "dagster", None, monkeypatch)
 
     assert isinstance(ours.event_log_storage, BatchedSqliteEventLogStorage)
     assert not isinstance(theirs.event_log_storage, BatchedSqliteEventLogStorage)
@@ -119,7 +126,7 @@ def test_batches_store_what_dagsters_sqlite_storage_stores(loaded, tmp_path, mon
     materialized = [b for b in batches if "ASSET_MATERIALIZATION" in b]
     assert materialized == [Counter({"ASSET_MATERIALIZATION": len(DAYS)})] * len(keys)
     assert "ASSET_MATERIALIZATION" not in singles
-    mine, dagsters = recorded(ours, our_run, keys), recorded(theirs, their_run, keys)
+    mine, dagsters = recorded(ours, our_run, keys, checks), recorded(theirs, their_run, keys, checks)
     for key in keys:
         assert mine[key]["partitions"] == set(DAYS)
         assert [p for p, run, _ in mine[key]["by_partition"]] == DAYS
@@ -128,6 +135,11 @@ def test_batches_store_what_dagsters_sqlite_storage_stores(loaded, tmp_path, mon
         assert mine[key]["by_version"] == [True] * len(DAYS)
         mine[key]["by_partition"] = [(p, meta) for p, _, meta in mine[key]["by_partition"]]
         dagsters[key]["by_partition"] = [(p, meta) for p, _, meta in dagsters[key]["by_partition"]]
+    for check in checks:
+        assert [(p, status, target) for p, status, _, target in mine[check]] == \
+            [(day, "SUCCEEDED" if passed else "FAILED", True) for day, _, passed, _ in mine[check]]
+        assert [p for p, *_ in mine[check]] == DAYS
+    assert {passed for check in checks for _, _, passed, _ in mine[check]} == {True, False}
     assert mine == dagsters
 
 
