@@ -140,7 +140,8 @@ def build_timeline(detections: pl.DataFrame, step_ms: int, after_ms: int | None,
     )
     ts = rows["ts"].to_numpy()
     _check_grid("detections", ts, step_ms)
-    twice = rows.filter((pl.col("ts") == pl.col("ts").shift(1)) & (pl.col("detector_id") == pl.col("detector_id").shift(1)))
+    repeated = (pl.col("ts") == pl.col("ts").shift(1)) & (pl.col("detector_id") == pl.col("detector_id").shift(1))
+    twice = rows.filter(repeated)
     if twice.height:
         raise ValueError(f"detections: detector {twice['detector_id'][0]!r} has two rows at "
                          f"{datetime_of(twice['ts'][0])}")

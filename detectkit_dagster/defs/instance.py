@@ -29,10 +29,10 @@ from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+ENGINES_KEPT = 32  # files' engines kept (a run worker uses two: its run's file and the index)
 # Read by Dagster in the process that creates a run (one planned materialization per asset of a
 # range run instead of one per partition) and in the process that stores its events (a step's
 # partition materializations handed over in batches of this size).
-ENGINES_KEPT = 32  # files' engines kept (a run worker uses two: its run's file and the index)
 RANGE_EVENTS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1", "DAGSTER_EVENT_BATCH_SIZE": "200"}
 
 
