@@ -11,7 +11,7 @@ import time
 import duckdb
 import pytest
 
-from detectkit_dagster.duckdb_files import FileAttacher
+from detectkit_dagster.duckdb_files import ROW_GROUP_SIZE, FileAttacher
 
 
 def locked_by_us(path) -> bool:
@@ -106,3 +106,14 @@ def test_memory_is_given_back_once_nothing_is_attached(tmp_path):
     with attach(tmp_path / "a.duckdb") as con:  # and a new one opens on the next call
         assert con.execute("SELECT count(*) FROM t").fetchall() == [(10,)]
     assert attach._database is not None
+
+
+def test_a_bulk_insert_is_stored_in_small_row_groups(tmp_path):
+    """What bounds a bulk insert's memory: rows go out in row groups of ROW_GROUP_SIZE."""
+    attach = FileAttacher()
+    with attach(tmp_path / "m.duckdb") as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x, 'row ' || range AS label FROM range(50000)")
+        groups = con.execute("SELECT row_group_id, max(count) FROM pragma_storage_info('t') GROUP BY 1").fetchall()
+        assert con.execute("SELECT count(*), sum(x) FROM t").fetchone() == (50000, sum(range(50000)))
+    assert len(groups) == -(-50000 // ROW_GROUP_SIZE)
+    assert max(count for _, count in groups) == ROW_GROUP_SIZE
