@@ -11,8 +11,8 @@ DAGSTER_YAML = """\
 # command first runs it (`detectkit-dagster pools` sets them for a deployment).
 telemetry:
   enabled: false
-# Dagster's SQLite storage, with a range run's partition materializations stored in one
-# transaction per file (see detectkit_dagster/defs/instance.py).
+# Dagster's SQLite storage, storing a range run's events in fewer transactions and compiling
+# each statement once (see detectkit_dagster/defs/instance.py).
 event_log_storage:
   module: detectkit_dagster.defs.instance
   class: BatchedSqliteEventLogStorage
