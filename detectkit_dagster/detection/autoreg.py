@@ -20,6 +20,7 @@ holding the row, and the windows holding those add what changed; the clamp walk
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -31,57 +32,91 @@ from detectkit_dagster.detection.results import (
     INSUFFICIENT, MISSING, MISSING_LAGS, OK, Field, Outcome, build_frame, integer, literal, sparse_count,
 )
 
-BATCH_ROWS = 2048     # rows sharing one reference level and one set of prefix sums
-FIT_ROWS = 8192      # windows solved together (keeps the component arrays in cache)
-REBAND_ROWS = 2048   # windows corrected and solved together in a clamp walk (more temporaries)
-LAPACK_ROWS = 1024   # below this many systems one LAPACK call beats the vectorised Cholesky
+BATCH_ROWS = 2048    # rows sharing one reference level and one set of prefix sums
+FIT_ROWS = 4096      # windows corrected and solved together (keeps the component arrays in cache)
+LAPACK_ROWS = 128    # below this many systems one LAPACK call beats the vectorised Cholesky
 DIRECT_CELLS = 1 << 21
 ACCURACY = 1e-10     # relative error allowed on a window's centred sums of squares
 EPS = float(np.finfo(float).eps)
 RIDGE = 1e-8
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where each sum of a window sits in its row of moments, for lag vectors of k components
+    (the target, then k - 1 lags): the count, the sums of the components, then the products
+    target x lag, target squared, each lag squared, lag x lag (i < j). So the squares are
+    contiguous, and so are the products of lags: the fit's system, packed by ``lag_cell``."""
+
+    k: int
+    a: np.ndarray          # the components of each product
+    b: np.ndarray
+    lag_a: np.ndarray      # the lags (0-based) of each product of lags
+    lag_b: np.ndarray
+    lag_cell: np.ndarray   # (k - 1, k - 1): the product of lags i and j, among them
+
+    @property
+    def width(self) -> int:
+        return 1 + self.k + len(self.a)
+
+    @property
+    def target_lag(self) -> slice:
+        return slice(1 + self.k, 2 * self.k)
+
+    @property
+    def squares(self) -> slice:
+        return slice(2 * self.k, 3 * self.k)
+
+    @property
+    def lags(self) -> slice:
+        return slice(2 * self.k + 1, self.width)
+
+
+@lru_cache(maxsize=None)
+def layout(k: int) -> Layout:
+    p = k - 1
+    upper_a, upper_b = np.triu_indices(p, 1)
+    lag_a, lag_b = np.r_[np.arange(p), upper_a], np.r_[np.arange(p), upper_b]
+    lag_cell = np.empty((p, p), dtype=np.intp)
+    lag_cell[lag_a, lag_b] = lag_cell[lag_b, lag_a] = np.arange(len(lag_a))
+    a = np.r_[np.zeros(k, dtype=np.intp), lag_a + 1]
+    b = np.r_[np.arange(1, k), 0, lag_b + 1]
+    return Layout(k, a, b, lag_a, lag_b, lag_cell)
+
+
 @dataclass
 class Moments:
-    """Per window: the number of fit rows, and the sums of z_j - ref and of their cross products,
-    about a level ``ref`` near the window's values (the centred sums follow in ``fit``)."""
+    """Per window (one row each): the number of fit rows, and the sums of z_j - ref and of their
+    products, about a level ``ref`` near the window's values (the centred sums follow in ``fit``).
+    Window-major, so that taking windows reads contiguous rows; ``fit`` turns a chunk at a time."""
 
-    n: np.ndarray      # (m,)
+    layout: Layout
     ref: np.ndarray    # (m,)
-    s1: np.ndarray     # (m, p + 1)
-    s2: np.ndarray     # (m, p + 1, p + 1)
+    sums: np.ndarray   # (m, layout.width)
 
     @classmethod
-    def zeros(cls, m: int, k: int) -> Moments:
-        return cls(np.zeros(m), np.zeros(m), np.zeros((m, k)), np.zeros((m, k, k)))
+    def zeros(cls, m: int, layout: Layout) -> Moments:
+        return cls(layout, np.zeros(m), np.zeros((m, layout.width)))
 
-    def take(self, at) -> Moments:
-        """The windows at a slice (views), or at positions or a mask (copies)."""
-        if isinstance(at, slice):
-            return Moments(self.n[at], self.ref[at], self.s1[at], self.s2[at])
+    @property
+    def n(self) -> np.ndarray:
+        return self.sums[:, 0]
+
+    def take(self, at: np.ndarray) -> Moments:
+        """The windows at positions or a mask (copies)."""
         at = np.flatnonzero(at) if at.dtype == bool else at
-        return Moments(*(np.take(values, at, axis=0) for values in (self.n, self.ref, self.s1, self.s2)))
+        return Moments(self.layout, np.take(self.ref, at), np.take(self.sums, at, axis=0))
 
     def put(self, at, other: Moments) -> None:
-        self.n[at], self.ref[at], self.s1[at], self.s2[at] = other.n, other.ref, other.s1, other.s2
+        self.ref[at], self.sums[at] = other.ref, other.sums
 
-    def correct(self, changes: Changes, rows: np.ndarray, segment: np.ndarray, window: int) -> np.ndarray:
-        """Apply the changes to these moments (taken for ``rows``; ``segment``: each row's segment
-        of ``changes``, taken about the same level), in place, and return the rows whose centred
-        sums the rounding of the change could have spoilt (a clamped spike leaving a flat window:
-        recompute those directly)."""
-        k = self.s1.shape[1]
-        base = changes.base[segment]
-        change = np.take(changes.cumulative, base + changes.changed.searchsorted(rows), axis=0)
-        change -= np.take(changes.cumulative, base + changes.changed.searchsorted(rows - window), axis=0)
-        # what the sums (of squares: not negative) are made of, hence their rounding, ...
-        size = diagonal(self.s2) + change[:, -k:] + changes.partial[segment]
-        self.n += change[:, 0]
-        self.s1 += change[:, 1:k + 1]
-        self.s2 += change[:, k + 1:k + 1 + k * k].reshape(-1, k, k)
-        n, s1 = self.n, self.s1
-        with np.errstate(invalid="ignore", divide="ignore"):  # ... against the centred sums of squares
-            return np.any(size * (4 * EPS / ACCURACY) > diagonal(self.s2) - s1 * s1 / n[:, None], axis=1) & (n > 0)
+    def columns(self, at, change: np.ndarray | None = None) -> np.ndarray:
+        """The sums of the windows at a slice or positions, component-major ((width, m)), plus
+        ``change`` (the same shape) if given."""
+        taken = (self.sums[at] if isinstance(at, slice) else np.take(self.sums, at, axis=0)).T
+        if change is None:
+            return np.ascontiguousarray(taken)
+        return np.add(taken, change, out=np.empty_like(change))
 
 
 @dataclass
@@ -89,84 +124,91 @@ class Changes:
     """What the fit rows ``changed`` (ascending) changed, as prefix sums per segment of windows:
     segment s holds ``changed[lo[s]:hi[s]]`` and takes its sums about the level ``ref[s]`` of its windows.
     Each window holds a contiguous run of them, so two rows of the prefix sums give its change
-    in count, sum and cross products (and the sizes of its squared deviations, for their rounding)."""
+    in count, sums and products (and twice the squares it took out, for their rounding)."""
 
     changed: np.ndarray
     cumulative: np.ndarray   # per segment: a row cancelling the sums before it, then its targets
     base: np.ndarray         # per segment: where its prefix sums start, less lo
-    partial: np.ndarray      # per segment: a bound of the rounding of its prefix sums
-    ref: np.ndarray
+    partial: np.ndarray      # (segments, k): a bound of the rounding of its prefix sums
 
     @classmethod
     def of(cls, changed: np.ndarray, lo: np.ndarray, hi: np.ndarray, ref: np.ndarray,
            original: np.ndarray, z: np.ndarray) -> Changes:
-        k = z.shape[1]
+        shape = layout(len(z))
         counts = hi - lo
         reset = np.r_[0, np.cumsum(counts + 1)][:-1]
         before = np.r_[0, np.cumsum(counts)][:-1]
         place = np.arange(counts.sum()) + np.repeat(reset + 1 - before, counts)
         targets = changed[np.arange(len(place)) + np.repeat(lo - before, counts)]
-        level = np.repeat(ref, counts)[:, None]
-        old, new = original[targets], z[targets]
-        came, gone = np.isfinite(new).all(axis=1), np.isfinite(old).all(axis=1)
-        dev_new = np.where(came[:, None], new - level, 0.0)
-        dev_old = np.where(gone[:, None], old - level, 0.0)
-        squares = np.einsum("ta,tb->tab", dev_new, dev_new) - np.einsum("ta,tb->tab", dev_old, dev_old)
-        per = np.zeros((len(reset) + len(place), 1 + k + k * k + k))
-        per[place] = np.concatenate(((came.astype(float) - gone)[:, None], dev_new - dev_old,
-                                     squares.reshape(len(old), -1), dev_new ** 2 + dev_old ** 2), axis=1)
+        level = np.repeat(ref, counts)
+        old, new = original[:, targets], z[:, targets]
+        came, gone = np.isfinite(new).all(axis=0), np.isfinite(old).all(axis=0)
+        dev_new = np.where(came, new - level, 0.0)
+        dev_old = np.where(gone, old - level, 0.0)
+        per = np.zeros((len(reset) + len(place), shape.width + shape.k))
+        per[place] = np.concatenate((
+            (came.astype(float) - gone)[None], dev_new - dev_old,
+            dev_new[shape.a] * dev_new[shape.b] - dev_old[shape.a] * dev_old[shape.b],
+            2 * dev_old * dev_old)).T
         # the segments' own sums stay about their own magnitudes, however large the others are
         per[reset[1:]] = -np.add.reduceat(per, reset, axis=0)[:-1]
         cumulative = np.cumsum(per, axis=0)
-        partial = (counts + 1)[:, None] * np.maximum.reduceat(np.abs(cumulative[:, -k:]), reset)
-        return cls(changed, cumulative, reset - lo, partial, ref)
+        partial = (counts + 1)[:, None] * np.maximum.reduceat(np.abs(cumulative[:, shape.width:]), reset, axis=0)
+        return cls(changed, cumulative, reset - lo, partial)
 
-
-def diagonal(matrices: np.ndarray) -> np.ndarray:
-    """The diagonals of a stack of contiguous square matrices, as a writable view."""
-    k = matrices.shape[-1]
-    return matrices.reshape(len(matrices), k * k)[:, ::k + 1]
+    def windows(self, rows: np.ndarray, segment: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """For the windows of ``rows`` (``segment``: each one's segment), component-major: the change
+        of their sums ((width, m)), and twice the squares it took out plus the rounding of the prefix
+        sums ((k, m)), which bounds the rounding it puts in the sums of squares (see ``fit``)."""
+        k = self.partial.shape[1]
+        base = self.base[segment]
+        last = base + self.changed.searchsorted(rows)
+        first = base + self.changed.searchsorted(rows - window)
+        # neighbouring windows mostly hold the same changes: each run of them is taken once
+        run = np.r_[True, (last[1:] != last[:-1]) | (first[1:] != first[:-1])]
+        starts = np.flatnonzero(run)
+        change = np.take(self.cumulative, last[starts], axis=0) - np.take(self.cumulative, first[starts], axis=0)
+        change[:, -k:] += self.partial[segment[starts]]
+        change = np.take(change.T, np.cumsum(run) - 1, axis=1)
+        return change[:-k], change[-k:]
 
 
 def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
-    """z_j for every j (NaN before j = lags) and whether each is a usable fit row."""
-    z = np.full((len(work), lags + 1), np.nan)
+    """The lag vectors as columns, z[:, j] = (y_j, ..., y_{j-lags}) for every j (NaN before
+    j = lags), and whether each is a usable fit row."""
+    z = np.full((lags + 1, len(work)), np.nan)
     for a in range(lags + 1):
-        z[lags:, a] = work[lags - a:len(work) - a]
-    return z, np.isfinite(z).all(axis=1)
+        z[a, lags:] = work[lags - a:len(work) - a]
+    return z, np.isfinite(z).all(axis=0)
 
 
 def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
     """Moments of the fit rows [max(0, r - window), r) of every row r, about the median target of
     each batch of rows, by prefix sums."""
-    m, k = len(rows), z.shape[1]
-    upper = np.triu_indices(k)
-    out = Moments.zeros(m, k)
+    shape = layout(len(z))
+    out = Moments.zeros(len(rows), shape)
     lo_all, hi_all = np.maximum(rows - window, 0), rows
-    for s in range(0, m, BATCH_ROWS):
+    for s in range(0, len(rows), BATCH_ROWS):
         part = slice(s, s + BATCH_ROWS)
         lo, hi = lo_all[part], hi_all[part]
         a, b = int(lo.min()), int(hi.max())
         ok = valid[a:b]
-        ref = float(np.median(z[a:b][ok, 0])) if ok.any() else 0.0
-        y = np.where(ok[:, None], z[a:b] - ref, 0.0)
-        cross = y[:, upper[0]] * y[:, upper[1]]
-        first = np.vstack((np.zeros(k), np.cumsum(y, axis=0)))
-        second = np.vstack((np.zeros(len(upper[0])), np.cumsum(cross, axis=0)))
-        count = np.concatenate(([0], np.cumsum(ok)))
-        n = (count[hi - a] - count[lo - a]).astype(float)
-        s1 = first[hi - a] - first[lo - a]
-        s2 = second[hi - a] - second[lo - a]
-        out.n[part], out.ref[part], out.s1[part] = n, ref, s1
-        out.s2[part, upper[0], upper[1]] = s2
-        out.s2[part, upper[1], upper[0]] = s2
+        ref = float(np.median(z[0, a:b][ok])) if ok.any() else 0.0
+        terms = np.zeros((shape.width, b - a + 1))  # a leading column of zeros
+        terms[0, 1:] = ok
+        y = terms[1:shape.k + 1, 1:]
+        np.subtract(z[:, a:b], ref, out=y, where=ok)
+        np.multiply(y[shape.a], y[shape.b], out=terms[shape.k + 1:, 1:])
+        prefix = np.cumsum(terms, axis=1)
+        sums = np.take(prefix, hi - a, axis=1) - np.take(prefix, lo - a, axis=1)
+        out.ref[part], out.sums[part] = ref, sums.T
         # a prefix sum carries rounding of its largest partial sums: recompute rows where that
         # could matter against the window's own spread
-        error = 2 * EPS * (b - a + 1) * np.abs(second).max(axis=0)
-        diagonal_at = np.flatnonzero(upper[0] == upper[1])
+        error = 2 * EPS * (b - a + 1) * np.abs(prefix[shape.squares]).max(axis=1)
+        n = sums[0]
         with np.errstate(invalid="ignore", divide="ignore"):
-            centred = s2[:, diagonal_at] - s1 * s1 / n[:, None]
-        risky = np.any(error[diagonal_at] > ACCURACY * centred, axis=1) & (n > 0)
+            centred = sums[shape.squares] - sums[1:shape.k + 1] ** 2 / n
+        risky = np.any(error[:, None] > ACCURACY * centred, axis=0) & (n > 0)
         if risky.any():
             idx = np.flatnonzero(risky) + s
             out.put(idx, direct_moments(z, valid, rows[idx], window))
@@ -176,100 +218,126 @@ def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
 def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
     """The same moments from the window's values themselves (a few rows at a time), about the
     mean target of each window."""
-    m, k = len(rows), z.shape[1]
-    out = Moments.zeros(m, k)
-    per_batch = max(1, DIRECT_CELLS // (window * k))
-    for s in range(0, m, per_batch):
+    shape = layout(len(z))
+    out = Moments.zeros(len(rows), shape)
+    per_batch = max(1, DIRECT_CELLS // (window * shape.k))
+    for s in range(0, len(rows), per_batch):
         r = rows[s:s + per_batch]
         index = np.maximum(r - window, 0)[:, None] + np.arange(window)[None, :]
         inside = index < r[:, None]
-        index = np.minimum(index, len(z) - 1)
+        index = np.minimum(index, z.shape[1] - 1)
         use = inside & valid[index]
-        values = np.where(use[:, :, None], z[index], 0.0)
+        values = np.where(use, z[:, index], 0.0)  # (k, rows, window)
         n = use.sum(axis=1).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ref = values[:, :, 0].sum(axis=1) / n
+            ref = values[0].sum(axis=1) / n
         ref = np.where(np.isfinite(ref), ref, 0.0)
-        dev = np.where(use[:, :, None], values - ref[:, None, None], 0.0)
+        dev = np.where(use, values - ref[:, None], 0.0)
         part = slice(s, s + per_batch)
-        out.n[part], out.ref[part], out.s1[part] = n, ref, dev.sum(axis=1)
-        out.s2[part] = np.einsum("rwa,rwb->rab", dev, dev)
+        out.ref[part] = ref
+        out.sums[part] = np.concatenate(
+            (n[None], dev.sum(axis=2), np.einsum("crw,crw->cr", dev[shape.a], dev[shape.b]))).T
     return out
 
 
-def fit(moments: Moments, lag_values: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
-    """Prediction and residual sigma of every window's AR fit at the current lag values."""
-    m = len(moments.n)
+def fit(moments: Moments, lag_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and residual sigma of every window's AR fit at the current lag values
+    (``lag_values``: (lags, m)), solved a chunk of windows at a time, component-major."""
+    m = len(moments.ref)
     prediction, sigma = np.empty(m), np.empty(m)
     for s in range(0, m, FIT_ROWS):
         part = slice(s, s + FIT_ROWS)
-        prediction[part], sigma[part] = _fit(moments.take(part), lag_values[part], lags)
+        columns = moments.columns(part)
+        prediction[part], sigma[part], _ = _fit(moments.layout, moments.ref[part], columns, lag_values[:, part])
     return prediction, sigma
 
 
-def _fit(moments: Moments, lag_values, lags):
-    """The standardised ridge fit, solved in the window's own units: with c the target mean, s
+def _fit(shape: Layout, ref: np.ndarray, sums: np.ndarray, lag_values: np.ndarray,
+         made_of: np.ndarray | None = None):
+    """The fits of windows given their sums component-major; and, given what corrected sums of
+    squares were made of beyond themselves (``Changes.windows``), which windows' centred sums
+    their rounding could have spoilt (a clamped spike leaving a flat window: compute those again
+    directly), else None.
+
+    The standardised ridge fit, solved in the window's own units: with c the target mean, s
     the scale and l = (lag means - c) / s, the intercept is -n l'beta / (n + ridge) and the lag
     coefficients solve (C_ll + rho I + w d d') beta = C_l0, d = s l, rho = ridge s^2,
     w = n ridge / (n + ridge): a system of the lags only, without the cancellation of eliminating
     the intercept from the full normal equations."""
-    k = lags + 1
-    n, s1, s2 = moments.n, moments.s1, moments.s2
+    k, i, j = shape.k, shape.lag_a, shape.lag_b
+    n, s1 = sums[0], sums[1:k + 1]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean = s1 / n[:, None]  # about ref
-        centre = moments.ref + mean[:, 0]
-        d = mean[:, 1:] - mean[:, :1]
+        mean = s1 / n  # about ref
+        centre = ref + mean[0]
+        d = mean[1:] - mean[0]
         # the centred sums C = s2 - s1 mean' that the fit reads
-        c00 = s2[:, 0, 0] - s1[:, 0] * mean[:, 0]
-        c_l0 = s2[:, 1:, 0] - s1[:, 1:] * mean[:, :1]
+        squares = sums[shape.squares] - s1 * mean
+        c00 = squares[0]
+        c_l0 = sums[shape.target_lag] - s1[1:] * mean[0]
         scale2 = c00 / n
         scale2 = np.where(np.isfinite(scale2) & (scale2 > 0), scale2, 1.0)
-        dd = np.einsum("ra,ra->r", d, d)
-        rho = (RIDGE / k) * (n * scale2 + (diagonal(s2)[:, 1:] - s1[:, 1:] * mean[:, 1:]).sum(axis=1) + n * dd)
+        spread = squares[1:].sum(axis=0) + n * _dot(d, d)
+        rho = (RIDGE / k) * (n * scale2 + spread)
         ridge = rho / scale2
         shrink = n / (n + ridge)
-        # C_ll + w d d' in one product: s2_ll - [s1_l, -w d] [mean_l, d]'
-        system = s2[:, 1:, 1:] - np.stack((s1[:, 1:], -(shrink * ridge)[:, None] * d), axis=2) @ \
-            np.stack((mean[:, 1:], d), axis=1)
-        diagonal(system)[...] += rho[:, None]
-        beta = _solve(system, c_l0)
-        lead = shrink * np.einsum("ra,ra->r", d, beta)  # -s * intercept
-        rss = c00 - np.einsum("ra,ra->r", beta, c_l0) - rho * (np.einsum("ra,ra->r", beta, beta) + lead * lead / scale2)
+        system = sums[shape.lags] - s1[i + 1] * mean[j + 1] + (shrink * ridge) * d[i] * d[j]
+        system[:k - 1] += rho  # the squares come first
+        beta = _solve(system, shape.lag_cell, c_l0)
+        lead = shrink * _dot(d, beta)  # -s * intercept
+        rss = c00 - _dot(beta, c_l0) - rho * (_dot(beta, beta) + lead * lead / scale2)
         sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1))
-        prediction = centre + np.einsum("ra,ra->r", beta, lag_values - centre[:, None]) - lead
-    return prediction, sigma
+        prediction = centre + _dot(beta, lag_values - centre) - lead
+        unsure = None
+        if made_of is not None:  # the size of what the sums of squares were made of, against them
+            unsure = np.any((sums[shape.squares] + made_of) * (4 * EPS / ACCURACY) > squares, axis=0) & (n > 0)
+    return prediction, sigma, unsure
 
 
-def _solve(system: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``system x = b`` per row: one LAPACK call for a few systems, the vectorised Cholesky
-    for many."""
-    if len(b) < LAPACK_ROWS:
+def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per column: the dot product of x and y."""
+    return np.einsum("am,am->m", x, y)
+
+
+def _solve(system: np.ndarray, cell: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``system x = b`` per column (``system``: symmetric matrices packed by ``cell``, one row per
+    entry; ``b``: (k, m)): one LAPACK call for a few systems, the vectorised Cholesky for many."""
+    if b.shape[1] < LAPACK_ROWS:
         try:
-            return np.linalg.solve(system, b[:, :, None])[:, :, 0]
+            return np.linalg.solve(system[cell].transpose(2, 0, 1), b.T[:, :, None])[:, :, 0].T
         except np.linalg.LinAlgError:
             pass
-    return spd_solve(np.ascontiguousarray(system.transpose(1, 2, 0)), np.ascontiguousarray(b.T)).T
+    return spd_solve(system, cell, b)
 
 
-def spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve ``a x = b`` for many small symmetric positive definite systems at once
-    (component-major: a (k, k, m), b (k, m)) by Cholesky, one column of all the factors at a
-    time -- far faster than one LAPACK call per 6x6 matrix. A system that is not positive
-    definite (non-finite sums) comes out NaN."""
+def spd_solve(a: np.ndarray, cell: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``a x = b`` for many small symmetric positive definite systems at once (``a``: one
+    row per entry of the upper triangle, ``cell[i, j]`` its row; ``b``: (k, m)) by Cholesky, one
+    entry of all the factors at a time -- far faster than one LAPACK call per 5x5 matrix. A
+    system that is not positive definite (non-finite sums) comes out NaN."""
     k = len(b)
-    low = np.zeros_like(a)
+    low = [[None] * k for _ in range(k)]
+    inverse = [None] * k
+    product = np.empty(b.shape[1])
     with np.errstate(invalid="ignore", divide="ignore"):
         for j in range(k):
-            head = low[j, :j]
-            low[j, j] = np.sqrt(a[j, j] - np.sum(head * head, axis=0))
-            if j + 1 < k:
-                low[j + 1:, j] = (a[j + 1:, j] - np.sum(low[j + 1:, :j] * head[None], axis=1)) / low[j, j]
-        y = np.empty_like(b)
-        for i in range(k):
-            y[i] = (b[i] - np.sum(low[i, :i] * y[:i], axis=0)) / low[i, i]
-        x = np.empty_like(b)
+            for i in range(j, k):
+                entry = a[cell[i, j]].copy()
+                for m in range(j):
+                    entry -= np.multiply(low[i][m], low[j][m], out=product)
+                if i == j:
+                    low[j][j] = np.sqrt(entry, out=entry)
+                    inverse[j] = 1.0 / entry
+                else:
+                    low[i][j] = np.multiply(entry, inverse[j], out=entry)
+        x = b.copy()
+        for i in range(k):  # L y = b, then L' x = y, in place
+            for m in range(i):
+                x[i] -= np.multiply(low[i][m], x[m], out=product)
+            x[i] *= inverse[i]
         for i in reversed(range(k)):
-            x[i] = (y[i] - np.sum(low[i + 1:, i] * x[i + 1:], axis=0)) / low[i, i]
+            for m in range(i + 1, k):
+                x[i] -= np.multiply(low[m][i], x[m], out=product)
+            x[i] *= inverse[i]
     return x
 
 
@@ -280,7 +348,7 @@ class Fits:
     ts: np.ndarray
     raw: np.ndarray
     processed: np.ndarray
-    z: np.ndarray            # lag vectors
+    z: np.ndarray            # lag vectors (as columns)
     sizes: np.ndarray        # fit rows per input row
     status: np.ndarray
     q: np.ndarray            # evaluated rows
@@ -342,7 +410,7 @@ class AutoregDetector:
             raise ValueError(f"timestamps and values differ in length: {ts.shape} vs {raw.shape}")
         processed = apply_input_type(raw, p["input_type"])
         z, valid = lag_vectors(processed, lags)
-        has_lags = np.isfinite(z[:, 1:]).all(axis=1)
+        has_lags = np.isfinite(z[1:]).all(axis=0)
         candidates = np.flatnonzero(~np.isnan(processed) & has_lags)
         moments = window_moments(z, valid, candidates, p["window_size"])
         sizes = np.zeros(len(processed), dtype=np.int64)
@@ -351,7 +419,7 @@ class AutoregDetector:
         status[candidates[moments.n < p["min_samples"]]] = INSUFFICIENT
         keep = status[candidates] == OK
         q, moments = candidates[keep], moments.take(keep)
-        prediction, sigma = fit(moments, z[q, 1:], lags)
+        prediction, sigma = fit(moments, z[1:, q])
         return Fits(ts, raw, processed, z, sizes, status, q, moments, prediction, sigma)
 
     def flag(self, s: Fits) -> Outcome:
@@ -403,7 +471,7 @@ class _Clamping:
     def __init__(self, detector: AutoregDetector, processed, z, q, moments: Moments, bands,
                  prediction: np.ndarray, sigma: np.ndarray):
         self.detector, self.processed, self.z = detector, processed, z
-        self.valid = np.isfinite(z).all(axis=1)  # fit rows, as the clamps leave them
+        self.valid = np.isfinite(z).all(axis=0)  # fit rows, as the clamps leave them
         self.q, self.moments, self.bands = q, moments, bands
         self.prediction, self.sigma = prediction, sigma  # updated in place
         self.first = prediction.copy(), sigma.copy()
@@ -411,7 +479,7 @@ class _Clamping:
         span = self.window + self.lags
         self.seen = np.lib.stride_tricks.sliding_window_view(np.r_[processed, np.full(span, np.nan)], span)
         self.original = np.empty_like(z)               # vectors as they were before their first change
-        self.changed = np.zeros(len(z), dtype=bool)
+        self.changed = np.zeros(z.shape[1], dtype=bool)
 
     def write_back(self, rows: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         """The bounds, kept within the raw values each row's fit could see (the window + lags
@@ -426,8 +494,8 @@ class _Clamping:
     def update(self, rows: np.ndarray, after: np.ndarray) -> None:
         # each clamped value sits in lag vectors row .. row + lags
         targets, columns, values = self._entries(rows, after)
-        fresh = np.unique(targets[~self.changed[targets]])
-        self.original[fresh] = self.z[fresh]
+        fresh = targets[~self.changed[targets]]  # (twice when clamps are adjacent: the same values)
+        self.original[:, fresh] = self.z[:, fresh]
         self.changed[fresh] = True
         self._put(targets, columns, values)
 
@@ -436,12 +504,12 @@ class _Clamping:
 
     def _entries(self, rows: np.ndarray, values: np.ndarray):
         targets = (rows[:, None] + np.arange(self.lags + 1)).ravel()
-        keep = targets < len(self.z)
+        keep = targets < self.z.shape[1]
         return targets[keep], (targets - np.repeat(rows, self.lags + 1))[keep], np.repeat(values, self.lags + 1)[keep]
 
     def _put(self, targets: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
-        self.z[targets, columns] = values
-        self.valid[targets] = np.isfinite(self.z[targets]).all(axis=1)
+        self.z[columns, targets] = values
+        self.valid[targets] = np.isfinite(self.z[:, targets]).all(axis=0)
 
     def restore(self, at: slice) -> None:
         self.prediction[at], self.sigma[at] = self.first[0][at], self.first[1][at]
@@ -460,13 +528,16 @@ class _Clamping:
         changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[positions[starts]] - self.window, 0)),
                              changed.searchsorted(self.q[positions[np.r_[starts[1:], len(positions)] - 1]]),
                              ref[starts], self.original, self.z)
-        for s in range(0, len(positions), REBAND_ROWS):
-            at, segment = positions[s:s + REBAND_ROWS], segments[s:s + REBAND_ROWS]
+        for s in range(0, len(positions), FIT_ROWS):
+            at, segment = positions[s:s + FIT_ROWS], segments[s:s + FIT_ROWS]
             rows = self.q[at]
-            moments = self.moments.take(at)
-            risky = moments.correct(changes, rows, segment, self.window)
-            if risky.any():
-                moments.put(risky, direct_moments(self.z, self.valid, rows[risky], self.window))
-            prediction, sigma = fit(moments, np.take(self.z, rows, axis=0)[:, 1:], self.lags)
+            change, made_of = changes.windows(rows, segment, self.window)
+            columns = self.moments.columns(at, change)
+            prediction, sigma, unsure = _fit(self.moments.layout, self.moments.ref[at], columns, self.z[1:, rows],
+                                             made_of)
+            if unsure.any():
+                redo = rows[unsure]
+                prediction[unsure], sigma[unsure] = fit(direct_moments(self.z, self.valid, redo, self.window),
+                                                        self.z[1:, redo])
             self.bands.assign(at, self.detector._bands(prediction, sigma))
             self.prediction[at], self.sigma[at] = prediction, sigma

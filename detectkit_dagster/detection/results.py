@@ -67,9 +67,9 @@ def literal(value) -> pl.Expr:
 
 
 def sparse_count(key: str, counts: np.ndarray, column: str) -> Field:
-    """An integer key present where ``counts`` (the data of ``column``) is above 0; its few
+    """An integer key present where ``counts`` (the data of ``column``, not negative) is above 0; its few
     distinct texts are written once and looked up (cheaper than concatenating per row)."""
-    values = np.unique(counts).tolist()
+    values = np.flatnonzero(np.bincount(counts, minlength=1)).tolist()  # (small counts: cheaper than a sort)
     texts = ["" if value <= 0 else f",{dumps(key)}:{value}" for value in values]
     return Field(key, pl.col(column).replace_strict(values, texts, return_dtype=pl.String), separated=True)
 

@@ -79,6 +79,19 @@ def test_clamps_reaching_the_next_run_of_flags_walk_on_into_it():
         assert np.allclose(out[column].to_numpy(), reference, rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
+def test_prefix_sums_through_a_spike_leave_the_flat_windows_after_it_exact():
+    n, spike = 900, 100
+    values = 100 + np.random.default_rng(9).normal(0, 1e-3, n)
+    values[spike] = 1e9
+    stamps = np.datetime64("2024-01-01", "ms") + np.arange(n) * STEP
+    params = {"stabilization": None}
+    out = create_detector("autoreg", params).detect(stamps, values)
+    expected = autoreg_oracle.detect(params, values)
+    after = spike + 200 + 5 + 1  # windows and lags without the spike
+    reference = np.array([r[2] for r in expected[after:]])
+    assert np.allclose(out["confidence_upper"].to_numpy()[after:], reference, rtol=1e-9, atol=0)
+
+
 def test_clamp_keeps_a_spike_out_of_later_fits():
     stamps, values = series()
     plain = create_detector("autoreg", {"stabilization": None}).detect(stamps, values)
