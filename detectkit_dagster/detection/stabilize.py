@@ -412,7 +412,7 @@ def _hazen_index(n: np.ndarray, t: float) -> np.ndarray:
 
 
 class _Window:
-    """Counts over each row's window (the values before the clamp) by one cumulative sum."""
+    """Each row's window over the values before the clamp."""
 
     def __init__(self, work: np.ndarray, rows: np.ndarray, window: int, row: int, before: float):
         self.first = max(0, row + 1 - window)
@@ -421,61 +421,57 @@ class _Window:
         self.start = np.maximum(rows - window, 0) - self.first
         self.end = rows - self.first
 
-    def count(self, *masks: np.ndarray) -> np.ndarray:
-        """Per mask (one per row of the result): how many window values it marks, per row."""
-        total = _cumulative(np.stack(masks))
-        return total[:, self.end] - total[:, self.start]
-
-    def at_most(self, op, thresholds: np.ndarray, high: bool) -> np.ndarray:
-        """An upper bound of ``count(op(values, thresholds[r]))`` per row: rows share, per block
-        of BLOCK rows, the block's largest (``high``) or smallest threshold."""
-        reduce = np.maximum.reduceat if high else np.minimum.reduceat
-        shared = reduce(thresholds, np.arange(0, len(thresholds), BLOCK))
-        total = _cumulative(op(self.values[None, :], shared[:, None]))
-        blocks = np.arange(len(thresholds)) // BLOCK
-        return total[blocks, self.end] - total[blocks, self.start]
-
-
-def _cumulative(masks: np.ndarray) -> np.ndarray:
-    """Per row of ``masks``: how many it marks before each position (a leading 0)."""
-    total = np.zeros((len(masks), masks.shape[1] + 1), dtype=np.int32)  # counts within two windows
-    masks.cumsum(axis=1, out=total[:, 1:])
-    return total
+    def counter(self, masks: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``count(k)``: how many values mask k (columns of ``masks``, one per value; one k, or one
+        per row) marks in each row's window, all by one cumulative sum (down the values, across
+        the masks at once)."""
+        total = np.zeros((len(masks) + 1, masks.shape[1]), dtype=np.int32)  # counts within two windows
+        total[1:] = masks
+        np.add.accumulate(total, axis=0, out=total)
+        return lambda k: total[self.end, k] - total[self.start, k]
 
 
 def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: float, after: float) -> np.ndarray:
     """Rows whose quantiles (and MAD) the replacement may change (equal weights, no seasonality);
     the others keep their statistics."""
-    params = detector.params
     rows, n = ev.q[at], ev.window.size[at]
-    w = _Window(work, rows, params["window_size"], row, before)
+    w = _Window(work, rows, detector.params["window_size"], row, before)
     up = before > after
-    quantiles = (0.5,) if detector.kind.type_name == "mad" else (0.25, 0.75)
+    values = w.values[:, None]
+    # the values beyond the old and the new one, on the side the value left
+    masks = [values < before, values <= after] if up else [values > before, values >= after]
+    mad = detector.kind.type_name == "mad"
+    if mad:  # and the values nearer the median than each (see below), per block of rows
+        median = ev.global_stats["median"][at]
+        finite = np.isfinite(median) & ((after >= median) if up else (after <= median))
+        mirror = 2 * np.where(finite, median, 0.0)
+        blocks = np.arange(0, len(at), BLOCK)
+        widest = np.maximum.reduceat if up else np.minimum.reduceat
+        nearer = ((np.less_equal, before), (np.less, after)) if up else ((np.greater_equal, before), (np.greater, after))
+        masks += [op(values, widest(mirror - value, blocks)) for op, value in nearer]
+    count = w.counter(np.concatenate(masks, axis=1))
+    beyond_old, beyond_new = count(np.array([[0], [1]]))
+    quantiles = (0.5,) if mad else (0.25, 0.75)
     if up:  # every order statistic up to t keeps its value when both values lie above it
         t = np.minimum(_hazen_index(n, quantiles[-1]) + 1, n - 1)
-        beyond_old, beyond_new = w.count(w.values < before, w.values <= after)
         ok = (beyond_old >= t + 1) & (beyond_new >= t + 1)
     else:   # ... and every one from t on when both lie below it
         t = _hazen_index(n, quantiles[0])
-        beyond_old, beyond_new = w.count(w.values > before, w.values >= after)
         ok = (beyond_old >= n - t) & (beyond_new >= n - t)
-    if detector.kind.type_name == "mad" and ok.any():
-        ok &= _mad_unchanged(w, ev.global_stats["median"][at], n, up, before, after, beyond_old, beyond_new)
+    if mad:
+        ok &= _mad_unchanged(count, finite, n, beyond_old, beyond_new, len(blocks))
     return at[~ok]
 
 
-def _mad_unchanged(w: _Window, median: np.ndarray, n: np.ndarray, up: bool, before: float, after: float,
-                   beyond_old: np.ndarray, beyond_new: np.ndarray) -> np.ndarray:
-    """With the median unchanged: both distances |value - median| lie beyond the MAD's order
-    statistics. Distances below |before - m| are the values strictly between m -/+ that distance."""
-    finite = np.isfinite(median) & ((after >= median) if up else (after <= median))
-    m = np.where(finite, median, 0.0)
+def _mad_unchanged(count, finite: np.ndarray, n: np.ndarray, beyond_old: np.ndarray, beyond_new: np.ndarray,
+                   blocks: int) -> np.ndarray:
+    """With the median m unchanged: both distances |value - m| lie beyond the MAD's order
+    statistics. Distances below |before - m| are the values strictly between m -/+ that distance;
+    ``count`` has, after the two masks of the values beyond, the values nearer m than the old and
+    then than the new value, per block of BLOCK rows (with the block's widest mirror: an upper
+    bound of the count)."""
+    block = np.arange(len(n)) // BLOCK
+    near_old = beyond_old - count(2 + block)
+    near_new = beyond_new - count(2 + blocks + block)
     t = np.minimum(_hazen_index(n, 0.5) + 1, n - 1)
-    mirror_old, mirror_new = 2 * m - before, 2 * m - after
-    if up:
-        near_old = beyond_old - w.at_most(np.less_equal, mirror_old, high=True)
-        near_new = beyond_new - w.at_most(np.less, mirror_new, high=True)
-    else:
-        near_old = beyond_old - w.at_most(np.greater_equal, mirror_old, high=False)
-        near_new = beyond_new - w.at_most(np.greater, mirror_new, high=False)
     return finite & (near_old >= t + 1) & (near_new >= t + 1)
