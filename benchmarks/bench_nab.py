@@ -41,6 +41,7 @@ import nab_scoring as nab  # noqa: E402
 from detectkit_dagster.alerting import replay  # noqa: E402
 from detectkit_dagster.config.metric import MetricConfig  # noqa: E402
 from detectkit_dagster.detection import builtin_features, recommended_config  # noqa: E402
+from detectkit_dagster.pipeline.detect import build_detectors  # noqa: E402
 
 logging.getLogger("detectkit_dagster").setLevel(logging.ERROR)  # load-time hints, once per file
 GRID_START = np.datetime64("2000-01-01T00:00:00", "ms")  # a multiple of every NAB spacing
@@ -66,8 +67,7 @@ def detections_of(metric: MetricConfig, stamps: np.ndarray, values: np.ndarray, 
     metric does not load is a no-op)."""
     seasonality = builtin_features(real, metric.seasonality_features)
     frames = []
-    for detector in metric.detectors:
-        det = detector.build()
+    for det in build_detectors(metric):
         frames.append(det.detect(stamps, values, seasonality).with_columns(
             detector_id=pl.lit(det.detector_id), detector_name=pl.lit(det.detector_name),
             detector_params=pl.lit(det.detector_params)))
