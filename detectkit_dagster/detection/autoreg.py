@@ -98,15 +98,6 @@ class Moments:
     def zeros(cls, m: int, layout: Layout) -> Moments:
         return cls(layout, np.zeros(m), np.zeros((m, layout.width)))
 
-    @property
-    def n(self) -> np.ndarray:
-        return self.sums[:, 0]
-
-    def take(self, at: np.ndarray) -> Moments:
-        """The windows at positions or a mask (copies)."""
-        at = np.flatnonzero(at) if at.dtype == bool else at
-        return Moments(self.layout, np.take(self.ref, at), np.take(self.sums, at, axis=0))
-
     def put(self, at, other: Moments) -> None:
         self.ref[at], self.sums[at] = other.ref, other.sums
 
@@ -412,13 +403,14 @@ class AutoregDetector:
         z, valid = lag_vectors(processed, lags)
         has_lags = np.isfinite(z[1:]).all(axis=0)
         candidates = np.flatnonzero(~np.isnan(processed) & has_lags)
-        moments = window_moments(z, valid, candidates, p["window_size"])
+        # the fit rows of each window, counted first: only windows with enough of them are summed
+        counted = np.r_[0, np.cumsum(valid)]
         sizes = np.zeros(len(processed), dtype=np.int64)
-        sizes[candidates] = moments.n.astype(np.int64)
+        sizes[candidates] = counted[candidates] - counted[np.maximum(candidates - p["window_size"], 0)]
         status = np.where(np.isnan(processed), MISSING, np.where(~has_lags, MISSING_LAGS, OK))
-        status[candidates[moments.n < p["min_samples"]]] = INSUFFICIENT
-        keep = status[candidates] == OK
-        q, moments = candidates[keep], moments.take(keep)
+        status[candidates[sizes[candidates] < p["min_samples"]]] = INSUFFICIENT
+        q = np.flatnonzero(status == OK)
+        moments = window_moments(z, valid, q, p["window_size"])
         prediction, sigma = fit(moments, z[1:, q])
         return Fits(ts, raw, processed, z, sizes, status, q, moments, prediction, sigma)
 

@@ -34,6 +34,7 @@ CASES = [
     ({}, series()),
     ({"stabilization": None}, series()),
     ({"lags": 2, "window_size": 60, "min_samples": 10}, series()),
+    ({"lags": 1, "window_size": 40, "min_samples": 10}, series()),  # a 1 x 1 system, no products of two lags
     ({"threshold": 4.0}, series(level=1e6)),  # far from zero: the sums are taken around a local level
     ({"min_relative_spread": 0.05, "min_change": 2.0, "non_negative": True}, series()),
     ({"input_type": "absolute_changes", "lags": 3}, series()),
