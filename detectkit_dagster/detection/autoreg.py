@@ -144,7 +144,10 @@ class Changes:
         # the segments' own sums stay about their own magnitudes, however large the others are
         per[reset[1:]] = -np.add.reduceat(per, reset, axis=0)[:-1]
         cumulative = np.cumsum(per, axis=0)
-        partial = (counts + 1)[:, None] * np.maximum.reduceat(np.abs(cumulative[:, shape.width:]), reset, axis=0)
+        # the changes of the squares are rounded in their prefix sums like any: bound them with the
+        # squares taken out (|new^2 - old^2| + 2 old^2 >= new^2 + old^2, what they are made of)
+        size = np.abs(cumulative[:, shape.squares]) + np.abs(cumulative[:, shape.width:])
+        partial = (counts + 1)[:, None] * np.maximum.reduceat(size, reset, axis=0)
         return cls(changed, cumulative, reset - lo, partial)
 
     def windows(self, rows: np.ndarray, segment: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,8 +171,9 @@ def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
     """The lag vectors as columns, z[:, j] = (y_j, ..., y_{j-lags}) for every j (NaN before
     j = lags), and whether each is a usable fit row."""
     z = np.full((lags + 1, len(work)), np.nan)
+    rows = max(len(work) - lags, 0)
     for a in range(lags + 1):
-        z[a, lags:] = work[lags - a:len(work) - a]
+        z[a, lags:] = work[lags - a:lags - a + rows]
     return z, np.isfinite(z).all(axis=0)
 
 
@@ -227,7 +231,7 @@ def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         part = slice(s, s + per_batch)
         out.ref[part] = ref
         out.sums[part] = np.concatenate(
-            (n[None], dev.sum(axis=2), np.einsum("crw,crw->cr", dev[shape.a], dev[shape.b]))).T
+            (n[None], dev.sum(axis=2), np.einsum("arw,brw->abr", dev, dev)[shape.a, shape.b])).T
     return out
 
 
@@ -279,7 +283,8 @@ def _fit(shape: Layout, ref: np.ndarray, sums: np.ndarray, lag_values: np.ndarra
         sigma = np.sqrt(np.maximum(rss, 0.0) / np.maximum(n - k, 1))
         prediction = centre + _dot(beta, lag_values - centre) - lead
         unsure = None
-        if made_of is not None:  # the size of what the sums of squares were made of, against them
+        if made_of is not None:  # what the sums of squares were made of (the squares now + 2 old^2 =
+            # the squares before + new^2 + old^2, and the rounding of the changes' sums), against them
             unsure = np.any((sums[shape.squares] + made_of) * (4 * EPS / ACCURACY) > squares, axis=0) & (n > 0)
     return prediction, sigma, unsure
 
@@ -486,7 +491,7 @@ class _Clamping:
     def update(self, rows: np.ndarray, after: np.ndarray) -> None:
         # each clamped value sits in lag vectors row .. row + lags
         targets, columns, values = self._entries(rows, after)
-        fresh = targets[~self.changed[targets]]  # (twice when clamps are adjacent: the same values)
+        fresh = targets[~self.changed[targets]]
         self.original[:, fresh] = self.z[:, fresh]
         self.changed[fresh] = True
         self._put(targets, columns, values)

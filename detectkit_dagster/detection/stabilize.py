@@ -213,8 +213,10 @@ def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, w
             # inside a run of clamps the next position is the likeliest flag (the first pass, whose
             # bands the run widened, often missed it): look at it alone
             in_run = np.array([cluster.clamps[-1][0] == cluster.pos - 1 for cluster in active])
-            end[in_run] = pos[in_run] + 1
-            walk.reband(np.column_stack((pos, end)))
+            end[in_run] = np.minimum(pos[in_run] + 1, stale_end[in_run])
+            spans = np.column_stack((pos, end))[end > pos]  # (none past the last position)
+            if len(spans):
+                walk.reband(spans)
             lengths = end - pos
             offsets = np.r_[0, np.cumsum(lengths)]
             at = np.arange(offsets[-1]) + np.repeat(pos - offsets[:-1], lengths)
@@ -421,10 +423,10 @@ class _Window:
         self.start = np.maximum(rows - window, 0) - self.first
         self.end = rows - self.first
 
-    def counter(self, masks: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """``count(k)``: how many values mask k (columns of ``masks``, one per value; one k, or one
-        per row) marks in each row's window, all by one cumulative sum (down the values, across
-        the masks at once)."""
+    def counter(self, masks: np.ndarray) -> Callable[[np.ndarray | int], np.ndarray]:
+        """``count(k)``: per row, how many values mask k marks in its window (``masks``: one row per
+        value, one column per mask; k one column, or one per row), all by one cumulative sum down
+        the values, across the masks at once."""
         total = np.zeros((len(masks) + 1, masks.shape[1]), dtype=np.int32)  # counts within two windows
         total[1:] = masks
         np.add.accumulate(total, axis=0, out=total)
@@ -438,19 +440,19 @@ def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: flo
     w = _Window(work, rows, detector.params["window_size"], row, before)
     up = before > after
     values = w.values[:, None]
-    # the values beyond the old and the new one, on the side the value left
-    masks = [values < before, values <= after] if up else [values > before, values >= after]
     mad = detector.kind.type_name == "mad"
-    if mad:  # and the values nearer the median than each (see below), per block of rows
+    # masks: the values beyond the old and the new one, on the side the value left ...
+    masks = [values < before, values <= after] if up else [values > before, values >= after]
+    if mad:  # ... and at most the values as near the median as each (per block of BLOCK rows: the
+        # block's farthest mirror image 2 m - value, so that the count is an upper bound)
         median = ev.global_stats["median"][at]
         finite = np.isfinite(median) & ((after >= median) if up else (after <= median))
         mirror = 2 * np.where(finite, median, 0.0)
-        blocks = np.arange(0, len(at), BLOCK)
-        widest = np.maximum.reduceat if up else np.minimum.reduceat
-        nearer = ((np.less_equal, before), (np.less, after)) if up else ((np.greater_equal, before), (np.greater, after))
-        masks += [op(values, widest(mirror - value, blocks)) for op, value in nearer]
+        farthest = np.maximum.reduceat if up else np.minimum.reduceat
+        within = ((np.less_equal, before), (np.less, after)) if up else ((np.greater_equal, before), (np.greater, after))
+        masks += [op(values, farthest(mirror - value, np.arange(0, len(at), BLOCK))) for op, value in within]
     count = w.counter(np.concatenate(masks, axis=1))
-    beyond_old, beyond_new = count(np.array([[0], [1]]))
+    beyond_old, beyond_new = count(0), count(1)
     quantiles = (0.5,) if mad else (0.25, 0.75)
     if up:  # every order statistic up to t keeps its value when both values lie above it
         t = np.minimum(_hazen_index(n, quantiles[-1]) + 1, n - 1)
@@ -459,19 +461,16 @@ def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: flo
         t = _hazen_index(n, quantiles[0])
         ok = (beyond_old >= n - t) & (beyond_new >= n - t)
     if mad:
-        ok &= _mad_unchanged(count, finite, n, beyond_old, beyond_new, len(blocks))
+        block = np.arange(len(at)) // BLOCK
+        nearer_old = beyond_old - count(2 + block)
+        nearer_new = beyond_new - count(3 + block[-1] + block)
+        ok &= _mad_unchanged(finite, n, nearer_old, nearer_new)
     return at[~ok]
 
 
-def _mad_unchanged(count, finite: np.ndarray, n: np.ndarray, beyond_old: np.ndarray, beyond_new: np.ndarray,
-                   blocks: int) -> np.ndarray:
+def _mad_unchanged(finite: np.ndarray, n: np.ndarray, nearer_old: np.ndarray, nearer_new: np.ndarray) -> np.ndarray:
     """With the median m unchanged: both distances |value - m| lie beyond the MAD's order
-    statistics. Distances below |before - m| are the values strictly between m -/+ that distance;
-    ``count`` has, after the two masks of the values beyond, the values nearer m than the old and
-    then than the new value, per block of BLOCK rows (with the block's widest mirror: an upper
-    bound of the count)."""
-    block = np.arange(len(n)) // BLOCK
-    near_old = beyond_old - count(2 + block)
-    near_new = beyond_new - count(2 + blocks + block)
+    statistics. ``nearer_*``: at least how many window values lie strictly nearer m than the old
+    and the new value (those strictly between m -/+ its distance)."""
     t = np.minimum(_hazen_index(n, 0.5) + 1, n - 1)
-    return finite & (near_old >= t + 1) & (near_new >= t + 1)
+    return finite & (nearer_old >= t + 1) & (nearer_new >= t + 1)

@@ -93,6 +93,24 @@ def test_prefix_sums_through_a_spike_leave_the_flat_windows_after_it_exact():
     assert np.allclose(out["confidence_upper"].to_numpy()[after:], reference, rtol=1e-9, atol=0)
 
 
+def test_a_flag_on_the_newest_point_is_walked_like_any():
+    # where a live detection sees an incident start
+    values = 50 + np.random.default_rng(0).normal(0, 1, 300)
+    values[[150, 299]] += 100
+    stamps = np.datetime64("2024-01-01", "ms") + np.arange(len(values)) * STEP
+    params = {"window_size": 20, "min_samples": 10}
+    out = create_detector("autoreg", params).detect(stamps, values)
+    assert out["is_anomaly"].to_list() == [r[3] for r in autoreg_oracle.detect(params, values)]
+    assert out["is_anomaly"][-1]
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 5, 6])
+def test_fewer_points_than_lags_have_none_to_fit(n):
+    stamps = np.datetime64("2024-01-01", "ms") + np.arange(n) * STEP
+    out = create_detector("autoreg", {}).detect(stamps, 50.0 + np.arange(n))
+    assert out["status"].to_list() == ["missing_lags"] * min(n, 5) + ["insufficient_data"] * (n - min(n, 5))
+
+
 def test_clamp_keeps_a_spike_out_of_later_fits():
     stamps, values = series()
     plain = create_detector("autoreg", {"stabilization": None}).detect(stamps, values)
