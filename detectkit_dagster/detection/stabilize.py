@@ -449,7 +449,8 @@ def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: flo
         finite = np.isfinite(median) & ((after >= median) if up else (after <= median))
         mirror = 2 * np.where(finite, median, 0.0)
         farthest = np.maximum.reduceat if up else np.minimum.reduceat
-        within = ((np.less_equal, before), (np.less, after)) if up else ((np.greater_equal, before), (np.greater, after))
+        within = (((np.less_equal, before), (np.less, after)) if up
+                  else ((np.greater_equal, before), (np.greater, after)))
         masks += [op(values, farthest(mirror - value, np.arange(0, len(at), BLOCK))) for op, value in within]
     count = w.counter(np.concatenate(masks, axis=1))
     beyond_old, beyond_new = count(0), count(1)
@@ -462,8 +463,9 @@ def settle_order_stats(detector, work, ev, at: np.ndarray, row: int, before: flo
         ok = (beyond_old >= n - t) & (beyond_new >= n - t)
     if mad:
         block = np.arange(len(at)) // BLOCK
+        blocks = block[-1] + 1  # masks per value, after the two of the values beyond
         nearer_old = beyond_old - count(2 + block)
-        nearer_new = beyond_new - count(3 + block[-1] + block)
+        nearer_new = beyond_new - count(2 + blocks + block)
         ok &= _mad_unchanged(finite, n, nearer_old, nearer_new)
     return at[~ok]
 
