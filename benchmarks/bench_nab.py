@@ -43,7 +43,6 @@ from detectkit_dagster.config.metric import MetricConfig  # noqa: E402
 from detectkit_dagster.detection import builtin_features, recommended_config  # noqa: E402
 from detectkit_dagster.pipeline.detect import build_detectors  # noqa: E402
 
-logging.getLogger("detectkit_dagster").setLevel(logging.ERROR)  # load-time hints, once per file
 GRID_START = np.datetime64("2000-01-01T00:00:00", "ms")  # a multiple of every NAB spacing
 PROTOCOLS = ("onsets", "graded")
 
@@ -218,6 +217,7 @@ def resolve(name: str):
 
 
 def main() -> None:
+    logging.getLogger("detectkit_dagster").setLevel(logging.ERROR)  # load-time hints, once per file
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nab", type=Path, default=nab.DEFAULT_ROOT, help="NAB root (data/, labels/, config/)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (the corpus is split by file)")
