@@ -152,5 +152,8 @@ def new_deployment(work: Path, server: PostgresServer, database: str = "dagster"
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), **instance_env(server, database), **RUN_ENV}
+    # the storage schema once, before processes that would each create it at the same time
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, cwd=home, check=True,
+                   capture_output=True, timeout=180)
     return Deployment(home, env, logs)
 
