@@ -124,7 +124,7 @@ class Changes:
 
     @classmethod
     def of(cls, changed: np.ndarray, lo: np.ndarray, hi: np.ndarray, ref: np.ndarray,
-           original: np.ndarray, z: np.ndarray) -> Changes:
+           processed: np.ndarray, z: np.ndarray) -> Changes:
         shape = layout(len(z))
         counts = hi - lo
         reset = np.r_[0, np.cumsum(counts + 1)][:-1]
@@ -132,7 +132,7 @@ class Changes:
         place = np.arange(counts.sum()) + np.repeat(reset + 1 - before, counts)
         targets = changed[np.arange(len(place)) + np.repeat(lo - before, counts)]
         level = np.repeat(ref, counts)
-        old, new = original[:, targets], z[:, targets]
+        old, new = lag_columns(processed, targets, shape.k), z[:, targets]
         came, gone = np.isfinite(new).all(axis=0), np.isfinite(old).all(axis=0)
         dev_new = np.where(came, new - level, 0.0)
         dev_old = np.where(gone, old - level, 0.0)
@@ -177,6 +177,12 @@ def lag_vectors(work: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
     return z, np.isfinite(z).all(axis=0)
 
 
+def lag_columns(work: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
+    """The lag vectors of ``work`` at ``at`` ((k, len(at)), NaN before the series' start)."""
+    index = at - np.arange(k)[:, None]
+    return np.where(index >= 0, work[np.maximum(index, 0)], np.nan)
+
+
 def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
     """Moments of the fit rows [max(0, r - window), r) of every row r, about the median target of
     each batch of rows, by prefix sums."""
@@ -206,11 +212,11 @@ def window_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         risky = np.any(error[:, None] > ACCURACY * centred, axis=0) & (n > 0)
         if risky.any():
             idx = np.flatnonzero(risky) + s
-            out.put(idx, direct_moments(z, valid, rows[idx], window))
+            out.put(idx, direct_moments(z, rows[idx], window))
     return out
 
 
-def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: int) -> Moments:
+def direct_moments(z: np.ndarray, rows: np.ndarray, window: int) -> Moments:
     """The same moments from the window's values themselves (a few rows at a time), about the
     mean target of each window."""
     shape = layout(len(z))
@@ -221,8 +227,9 @@ def direct_moments(z: np.ndarray, valid: np.ndarray, rows: np.ndarray, window: i
         index = np.maximum(r - window, 0)[:, None] + np.arange(window)[None, :]
         inside = index < r[:, None]
         index = np.minimum(index, z.shape[1] - 1)
-        use = inside & valid[index]
-        values = np.where(use, z[:, index], 0.0)  # (k, rows, window)
+        values = z[:, index]  # (k, rows, window)
+        use = inside & np.isfinite(values).all(axis=0)
+        values = np.where(use, values, 0.0)
         n = use.sum(axis=1).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             ref = values[0].sum(axis=1) / n
@@ -468,14 +475,12 @@ class _Clamping:
     def __init__(self, detector: AutoregDetector, processed, z, q, moments: Moments, bands,
                  prediction: np.ndarray, sigma: np.ndarray):
         self.detector, self.processed, self.z = detector, processed, z
-        self.valid = np.isfinite(z).all(axis=0)  # fit rows, as the clamps leave them
         self.q, self.moments, self.bands = q, moments, bands
         self.prediction, self.sigma = prediction, sigma  # updated in place
         self.first = prediction.copy(), sigma.copy()
         self.lags, self.window = detector.params["lags"], detector.params["window_size"]
         span = self.window + self.lags
         self.seen = np.lib.stride_tricks.sliding_window_view(np.r_[processed, np.full(span, np.nan)], span)
-        self.original = np.empty_like(z)               # vectors as they were before their first change
         self.changed = np.zeros(z.shape[1], dtype=bool)
 
     def write_back(self, rows: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -491,22 +496,17 @@ class _Clamping:
     def update(self, rows: np.ndarray, after: np.ndarray) -> None:
         # each clamped value sits in lag vectors row .. row + lags
         targets, columns, values = self._entries(rows, after)
-        fresh = targets[~self.changed[targets]]
-        self.original[:, fresh] = self.z[:, fresh]
-        self.changed[fresh] = True
-        self._put(targets, columns, values)
+        self.changed[targets] = True
+        self.z[columns, targets] = values
 
     def undo(self, rows: np.ndarray, before: np.ndarray) -> None:
-        self._put(*self._entries(rows, before))
+        targets, columns, values = self._entries(rows, before)
+        self.z[columns, targets] = values
 
     def _entries(self, rows: np.ndarray, values: np.ndarray):
         targets = (rows[:, None] + np.arange(self.lags + 1)).ravel()
         keep = targets < self.z.shape[1]
         return targets[keep], (targets - np.repeat(rows, self.lags + 1))[keep], np.repeat(values, self.lags + 1)[keep]
-
-    def _put(self, targets: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
-        self.z[columns, targets] = values
-        self.valid[targets] = np.isfinite(self.z[:, targets]).all(axis=0)
 
     def restore(self, at: slice) -> None:
         self.prediction[at], self.sigma[at] = self.first[0][at], self.first[1][at]
@@ -524,7 +524,7 @@ class _Clamping:
         # a segment's windows hold the changes from its first row - window to its last row
         changes = Changes.of(changed, changed.searchsorted(np.maximum(self.q[positions[starts]] - self.window, 0)),
                              changed.searchsorted(self.q[positions[np.r_[starts[1:], len(positions)] - 1]]),
-                             ref[starts], self.original, self.z)
+                             ref[starts], self.processed, self.z)
         for s in range(0, len(positions), FIT_ROWS):
             at, segment = positions[s:s + FIT_ROWS], segments[s:s + FIT_ROWS]
             rows = self.q[at]
@@ -534,7 +534,7 @@ class _Clamping:
                                              made_of)
             if unsure.any():
                 redo = rows[unsure]
-                prediction[unsure], sigma[unsure] = fit(direct_moments(self.z, self.valid, redo, self.window),
+                prediction[unsure], sigma[unsure] = fit(direct_moments(self.z, redo, self.window),
                                                         self.z[1:, redo])
             self.bands.assign(at, self.detector._bands(prediction, sigma))
             self.prediction[at], self.sigma[at] = prediction, sigma
