@@ -210,9 +210,11 @@ def clamp_in_clusters(processed: np.ndarray, q: np.ndarray, bands, reach: int, w
             later = expected.searchsorted(pos)
             guess = np.where(later < len(expected), expected[np.minimum(later, len(expected) - 1)] + 1, stale_end)
             end = np.minimum(stale_end, np.maximum(guess, pos + 1))
-            # inside a run of clamps the next position is the likeliest flag (the first pass, whose
-            # bands the run widened, often missed it): look at it alone
-            in_run = np.array([cluster.clamps[-1][0] == cluster.pos - 1 for cluster in active])
+            # inside a run of clamps (the last two positions) the next position is the likeliest flag
+            # (the first pass, whose bands the run widened, often missed it): look at it alone. After
+            # a single clamp (mostly a lone outlier) the first pass's guess is the better one
+            in_run = np.array([[k for k, _, _ in cluster.clamps[-2:]] == [cluster.pos - 2, cluster.pos - 1]
+                               for cluster in active])
             end[in_run] = np.minimum(pos[in_run] + 1, stale_end[in_run])
             spans = np.column_stack((pos, end))[end > pos]  # (none past the last position)
             if len(spans):
