@@ -112,10 +112,11 @@ class Moments:
 
 @dataclass
 class Changes:
-    """What the fit rows ``changed`` (ascending) changed, as prefix sums per segment of windows:
-    segment s holds ``changed[lo[s]:hi[s]]`` and takes its sums about the level ``ref[s]`` of its windows.
-    Each window holds a contiguous run of them, so two rows of the prefix sums give its change
-    in count, sums and products (and twice the squares it took out, for their rounding)."""
+    """What the fit rows ``changed`` (ascending) changed -- their vectors in ``z`` against those of
+    the unclamped series ``processed`` --, as prefix sums per segment of windows: segment s holds
+    ``changed[lo[s]:hi[s]]`` and takes its sums about the level ``ref[s]`` of its windows. Each
+    window holds a contiguous run of them, so two rows of the prefix sums give its change in
+    count, sums and products (and twice the squares it took out, for their rounding)."""
 
     changed: np.ndarray
     cumulative: np.ndarray   # per segment: a row cancelling the sums before it, then its targets
